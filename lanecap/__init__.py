@@ -1,0 +1,1 @@
+"""lanecap: the composition root — config, embedded services, lane pipeline, CLI and API."""

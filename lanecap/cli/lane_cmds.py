@@ -1,0 +1,166 @@
+"""Lane commands: check-config, run, demo, crossings."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from capture.types import Frame
+from lanecap import components
+from lanecap.archive import Archive
+from lanecap.cli import Context, pass_ctx, reports_errors
+from lanecap.config import Settings, load_settings, resolve_sources
+from lanecap.errors import ConfigError
+from lanecap.runner import RunStats, run_lane
+from lanecap.services.runtime import storage_endpoints
+from storage.crossings import list_crossings
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+
+
+@click.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(file: Path) -> None:
+    """Validate a settings FILE; print every problem with its field path."""
+    try:
+        settings = load_settings(file)
+    except ConfigError as err:
+        for line in err.problems:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"{len(err.problems)} problem(s) in {file}", err=True)
+        sys.exit(1)
+    missing = [
+        f"lanes[{i}].cameras[{j}].source: file or folder not found: {c.source}"
+        for i, lane in enumerate(settings.lanes)
+        for j, c in enumerate(lane.cameras)
+        if "://" not in c.source
+        and not c.source.startswith("device:")
+        and not Path(c.source).exists()
+    ]
+    for line in missing:
+        click.echo(f"warning: {line}", err=True)
+    cams = sum(len(lane.cameras) for lane in settings.lanes)
+    click.echo(f"{file}: OK ({len(settings.lanes)} lane(s), {cams} camera(s))")
+
+
+def _run(settings: Settings, lane_id: str, *, max_seconds: float | None, quiet: bool) -> RunStats:
+    lane = settings.lane(lane_id)
+    pipeline = components.lane_pipeline(settings, lane)
+    with storage_endpoints(settings) as ep:
+        archive = Archive(settings, ep)
+        try:
+            archive.register_lane(lane)
+            bar = tqdm(desc=f"lane {lane.id}", unit="frame", disable=quiet, file=sys.stderr)
+
+            def tick(_: Frame) -> None:
+                bar.update(1)
+
+            stats = run_lane(lane, pipeline, archive.store, max_seconds=max_seconds, on_frame=tick)
+            bar.close()
+        finally:
+            archive.close()
+    return stats
+
+
+def _report(stats: RunStats) -> None:
+    click.echo(
+        f"frames analysed: {stats.frames}; crossings: {stats.crossings} "
+        f"({stats.stored} stored, {stats.replays} already stored)"
+    )
+    for h in stats.health:
+        err = f"; last error: {h.last_error}" if h.last_error else ""
+        click.echo(
+            f"  camera {h.camera_id}: {h.frames_read} frames read, {h.decode_errors} decode errors{err}"
+        )
+
+
+@click.command()
+@click.option("--lane", "lane_id", required=True, help="Lane id from the settings file.")
+@click.option(
+    "--max-seconds", type=float, default=None, help="Stop after this long (live sources)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@pass_ctx
+@reports_errors
+def run(ctx: Context, lane_id: str, max_seconds: float | None, quiet: bool) -> None:
+    """Run one lane: read its cameras and store a crossing per vehicle."""
+    stats = _run(ctx.settings, lane_id, max_seconds=max_seconds, quiet=quiet)
+    _report(stats)
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    help="Where the demo keeps its services' data and footage.",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(["yolo", "contour"]),
+    default=None,
+    help="Plate detector (default: as in seeds/demo.toml).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def demo(data_dir: Path, detector: str | None, quiet: bool) -> None:
+    """Render demo footage, run the demo lane on embedded services, list what it captured."""
+    from lanecap.demo import render_demo
+
+    data_dir = data_dir.resolve()
+    footage = data_dir / "footage"
+    render_demo(footage)
+    shutil.copy(SEEDS / "demo.toml", footage / "lane.toml")
+    settings = load_settings(footage / "lane.toml")
+    settings = resolve_sources(settings.model_copy(update={"data_dir": data_dir}), footage)
+    if detector is not None:
+        rec = settings.recognition.model_copy(update={"plate_detector": detector})
+        settings = settings.model_copy(update={"recognition": rec})
+    click.echo(f"demo footage rendered in {footage}")
+    stats = _run(settings, settings.lanes[0].id, max_seconds=None, quiet=quiet)
+    _report(stats)
+    _list(settings, lane_id=None, limit=20)
+    click.echo(
+        f"\nData is under {data_dir} (PostgreSQL and SeaweedFS). List again with:\n"
+        f"  lanecap -c {footage / 'lane.toml'} crossings list"
+    )
+
+
+def _list(settings: Settings, *, lane_id: str | None, limit: int) -> None:
+    with storage_endpoints(settings) as ep:
+        archive = Archive(settings, ep)
+        try:
+            rows = list_crossings(archive.pool, lane_id=lane_id, limit=limit)
+        finally:
+            archive.close()
+    click.echo(
+        f"{'started (UTC)':<20} {'lane':<10} {'plate':<10} {'conf':>5} {'face':<16} {'frames':>6} flags"
+    )
+    for r in rows:
+        conf = f"{r.plate_conf:.2f}" if r.plate_conf is not None else "-"
+        click.echo(
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.lane_id:<10} {r.plate_text or '-':<10} {conf:>5} "
+            f"{r.face_status:<16} {r.n_frames:>6} {','.join(r.plate_flags)}"
+        )
+    click.echo(f"{len(rows)} crossing(s)")
+
+
+@click.group()
+def crossings() -> None:
+    """Inspect stored crossings."""
+
+
+@crossings.command("list")
+@click.option("--lane", "lane_id", default=None, help="Only this lane.")
+@click.option(
+    "--limit", type=click.IntRange(1, 10000), default=50, help="At most this many, newest first."
+)
+@pass_ctx
+@reports_errors
+def list_cmd(ctx: Context, lane_id: str | None, limit: int) -> None:
+    """List the newest crossings."""
+    _list(ctx.settings, lane_id=lane_id, limit=limit)

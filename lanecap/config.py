@@ -1,0 +1,240 @@
+"""The one validated settings tree: a TOML file plus environment overrides.
+
+Secrets (database URL with password, S3 keys) come from the environment or
+files named in it, never from the config file's text.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from capture.types import CameraRole
+from lanecap.errors import ConfigError
+
+PlateRegion = Literal["us", "eu", "br", "any"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(_Model):
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Camera id, unique per site."
+    )
+    source: str = Field(
+        min_length=1,
+        description="Video file, image folder, rtsp:// or http:// URL, or device:N.",
+    )
+    role: CameraRole = Field(description="What the camera looks at.")
+    roi: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="Region of interest (x1, y1, x2, y2) in pixels; None = whole frame.",
+    )
+    sample_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second.")
+
+    @field_validator("roi")
+    @classmethod
+    def _roi_ordered(cls, v: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if v is not None:
+            x1, y1, x2, y2 = v
+            if min(v) < 0 or x2 <= x1 or y2 <= y1:
+                raise ValueError("roi must be (x1, y1, x2, y2) with 0 <= x1 < x2 and 0 <= y1 < y2")
+        return v
+
+
+class LaneConfig(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Lane id, unique per site.")
+    driving_side: Literal["right", "left"] = Field(
+        default="right",
+        description="Traffic side: 'right' means left-hand-drive cars (driver on the left).",
+    )
+    plate_regions: tuple[PlateRegion, ...] = Field(
+        default=("any",), min_length=1, description="Plate grammars tried on this lane."
+    )
+    cameras: tuple[CameraConfig, ...] = Field(min_length=1, description="The lane's cameras.")
+    vehicle_gap_s: float = Field(
+        default=1.5, gt=0, le=30, description="Seconds without a sighting that end a vehicle."
+    )
+    fusion_window_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Seconds within which cameras' sightings are one vehicle.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> LaneConfig:
+        ids = [c.id for c in self.cameras]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"camera ids must be unique within a lane; repeated: {', '.join(dup)}")
+        return self
+
+
+class DatabaseConfig(_Model):
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset = embedded server. Prefer env LANECAP_DATABASE_URL.",
+    )
+    pool_size: int = Field(default=4, ge=1, le=64, description="Connections per process.")
+
+
+class ObjectStoreConfig(_Model):
+    endpoint: str | None = Field(
+        default=None,
+        description="S3 host:port; unset = embedded SeaweedFS. Env LANECAP_S3_ENDPOINT.",
+    )
+    secure: bool = Field(default=True, description="Use TLS to the S3 endpoint.")
+    region: str | None = Field(default=None, description="S3 region, if the server wants one.")
+    bucket_prefix: str = Field(
+        default="lanecap",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,30}$",
+        description="Prefix of bucket names.",
+    )
+
+
+class RetentionConfig(_Model):
+    plate_reads_days: int = Field(default=30, ge=1, le=3650, description="Crossings without a hit.")
+    face_crops_days: int = Field(
+        default=30, ge=1, le=3650, description="Face crops without a match."
+    )
+    alerts_days: int = Field(default=365, ge=1, le=3650, description="Crossings with an alert.")
+    audit_days: int = Field(default=2555, ge=365, le=7300, description="Audit log entries.")
+
+
+class RecognitionConfig(_Model):
+    plate_detector: Literal["yolo", "contour"] = Field(
+        default="yolo",
+        description="Plate detector: our trained YOLO model or the contour baseline.",
+    )
+    plate_min_score: float = Field(
+        default=0.35, ge=0, le=1, description="Detector confidence floor."
+    )
+    read_min_confidence: float = Field(
+        default=0.2, ge=0, le=1, description="Reader confidence floor."
+    )
+    face_model: Literal["hog", "cnn"] = Field(default="hog", description="Face detector.")
+    threads: int = Field(default=2, ge=1, le=64, description="Inference threads.")
+
+
+class Settings(_Model):
+    site: str = Field(default="lanecap-site", min_length=1, max_length=64, description="Site name.")
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Embedded services' data, spool and keys (relative to cwd).",
+    )
+    database: DatabaseConfig = DatabaseConfig()
+    object_store: ObjectStoreConfig = ObjectStoreConfig()
+    retention: RetentionConfig = RetentionConfig()
+    recognition: RecognitionConfig = RecognitionConfig()
+    lanes: tuple[LaneConfig, ...] = Field(default=(), description="Lanes served by this node.")
+
+    @model_validator(mode="after")
+    def _unique_lanes(self) -> Settings:
+        ids = [lane.id for lane in self.lanes]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"lane ids must be unique; repeated: {', '.join(dup)}")
+        cams = [c.id for lane in self.lanes for c in lane.cameras]
+        dupc = sorted({i for i in cams if cams.count(i) > 1})
+        if dupc:
+            raise ValueError(f"camera ids must be unique across lanes; repeated: {', '.join(dupc)}")
+        return self
+
+    def lane(self, lane_id: str) -> LaneConfig:
+        for lane in self.lanes:
+            if lane.id == lane_id:
+                return lane
+        known = ", ".join(lane.id for lane in self.lanes) or "none"
+        raise ConfigError([f"lanes: no lane with id {lane_id!r} (configured: {known})"])
+
+
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "LANECAP_DATABASE_URL": ("database", "url"),
+    "LANECAP_S3_ENDPOINT": ("object_store", "endpoint"),
+    "LANECAP_S3_SECURE": ("object_store", "secure"),
+    "LANECAP_S3_REGION": ("object_store", "region"),
+    "LANECAP_DATA_DIR": ("data_dir",),
+}
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def format_errors(err: ValidationError) -> list[str]:
+    """One line per problem, each starting with the path of the bad field."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{_format_loc(loc)}: {msg}")
+    return lines
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    for name, path in ENV_OVERRIDES.items():
+        if name in env and env[name] != "":
+            node = data
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise ConfigError([f"{'.'.join(path[:-1])}: must be a table to apply {name}"])
+            node[path[-1]] = env[name]
+    return data
+
+
+def settings_from_dict(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
+    data = _apply_env(dict(data), dict(os.environ) if env is None else env)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err)) from None
+
+
+def load_settings(path: Path | None, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate FILE (or defaults when None); raises ConfigError listing every problem."""
+    if path is None:
+        return settings_from_dict({}, env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read config file ({err.strerror})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{path}: not valid TOML ({err})"]) from None
+    settings = settings_from_dict(data, env)
+    if not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": Path.cwd() / settings.data_dir})
+    return resolve_sources(settings, path.parent.resolve())
+
+
+def _is_path_source(source: str) -> bool:
+    return "://" not in source and not source.startswith("device:") and not source.isdigit()
+
+
+def resolve_sources(settings: Settings, base: Path) -> Settings:
+    """Relative file and folder sources are taken relative to `base` (the config file's folder)."""
+    lanes = []
+    for lane in settings.lanes:
+        cams = tuple(
+            c.model_copy(update={"source": str(base / c.source)})
+            if _is_path_source(c.source) and not Path(c.source).is_absolute()
+            else c
+            for c in lane.cameras
+        )
+        lanes.append(lane.model_copy(update={"cameras": cams}))
+    return settings.model_copy(update={"lanes": tuple(lanes)})

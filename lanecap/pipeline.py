@@ -1,0 +1,228 @@
+"""The lane pipeline: frames -> detections -> per-camera tracks -> one crossing per vehicle.
+
+Plate cameras (front, rear, overview) run the plate detector and reader; the
+driver camera runs the face encoder. Each camera's sightings are tracked; the
+finished tracks of all cameras are grouped by time into vehicles, and each
+vehicle becomes one Crossing with its reads fused by vote.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from capture.fusion import CrossingGrouper, VehicleGroup
+from capture.tracker import IouTracker
+from capture.types import CameraRole, Frame
+from lanecap.config import LaneConfig
+from lanecap.errors import PipelineError
+from recognition.plates.vote import Vote, vote
+from recognition.types import (
+    Box,
+    FaceEncoder,
+    FaceObservation,
+    Image,
+    PlateDetection,
+    PlateDetector,
+    PlateRead,
+    PlateReader,
+)
+
+log = logging.getLogger(__name__)
+
+CROSSING_NS = uuid.UUID("6f1c1f9e-6a8f-4c51-9f3e-2f3a1f0c7b11")
+PLATE_ROLES: frozenset[CameraRole] = frozenset({"front_plate", "rear_plate", "overview"})
+
+
+@dataclass(frozen=True)
+class PlateSighting:
+    """A plate seen in one frame; the box is in full-frame pixels (x1, y1, x2, y2)."""
+
+    camera_id: str
+    role: CameraRole
+    timestamp: float
+    detection: PlateDetection
+    read: PlateRead | None
+    crop: Image = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FaceSighting:
+    """A face seen in one frame of a driver camera."""
+
+    camera_id: str
+    timestamp: float
+    face: FaceObservation
+    crop: Image = field(repr=False)
+
+
+Sighting = PlateSighting | FaceSighting
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One vehicle's pass through a lane; times are epoch seconds.
+
+    face_status: `captured`, `no_driver_camera`, `no_face_found` or `low_quality`.
+    plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`.
+    """
+
+    id: uuid.UUID
+    lane_id: str
+    started_at: float
+    ended_at: float
+    plate: Vote | None
+    plate_flags: tuple[str, ...]
+    plates: tuple[PlateSighting, ...]
+    best_plate: PlateSighting | None
+    driver: FaceSighting | None
+    face_status: str
+    n_frames: int
+
+
+def _offset(det: PlateDetection, dx: int, dy: int) -> PlateDetection:
+    b = det.box
+    return PlateDetection(Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), det.score)
+
+
+class LanePipeline:
+    def __init__(
+        self,
+        lane: LaneConfig,
+        *,
+        detector: PlateDetector | None,
+        reader: PlateReader | None,
+        faces: FaceEncoder | None,
+        min_score: float = 0.35,
+        min_face_quality: float = 0.3,
+    ) -> None:
+        self.lane = lane
+        self.detector = detector
+        self.reader = reader
+        self.faces = faces
+        self.min_score = min_score
+        self.min_face_quality = min_face_quality
+        self.cameras = {c.id: c for c in lane.cameras}
+        gap = lane.vehicle_gap_s
+        self._trackers: dict[str, IouTracker[Sighting]] = {
+            c.id: IouTracker(max_gap=gap, min_hits=2) for c in lane.cameras
+        }
+        self._grouper: CrossingGrouper[Sighting] = CrossingGrouper(
+            window=lane.fusion_window_s, settle=gap + 0.5
+        )
+        self.frames_seen = 0
+
+    def process(self, frame: Frame) -> None:
+        cam = self.cameras[frame.camera_id]
+        image: Image = frame.image
+        dx = dy = 0
+        if cam.roi is not None:
+            x1, y1, x2, y2 = cam.roi
+            image = image[y1:y2, x1:x2]
+            dx, dy = x1, y1
+        self.frames_seen += 1
+        items: list[tuple[tuple[float, float, float, float], Sighting]] = []
+        if cam.role in PLATE_ROLES:
+            if self.detector is None or self.reader is None:
+                raise PipelineError(
+                    "a plate camera needs a detector and a reader", lane=self.lane.id
+                )
+            for det in self.detector.detect(image):
+                if det.score < self.min_score:
+                    continue
+                crop = det.box.crop(image)
+                read = self.reader.read(crop) if crop.size else None
+                full = _offset(det, dx, dy)
+                b = full.box
+                items.append(
+                    (
+                        (b.x1, b.y1, b.x2, b.y2),
+                        PlateSighting(cam.id, cam.role, frame.timestamp, full, read, crop.copy()),
+                    )
+                )
+        elif cam.role == "driver" and self.faces is not None:
+            for face in self.faces.faces(image):
+                b = face.box
+                crop = b.crop(image, pad=0.2).copy()
+                moved = FaceObservation(
+                    Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy),
+                    face.encoding,
+                    face.quality,
+                    face.reject_reason,
+                )
+                items.append(
+                    (
+                        (moved.box.x1, moved.box.y1, moved.box.x2, moved.box.y2),
+                        FaceSighting(cam.id, frame.timestamp, moved, crop),
+                    )
+                )
+        self._trackers[cam.id].update(frame.timestamp, items)
+
+    def poll(self, now: float) -> list[Crossing]:
+        """Crossings whose vehicle has left, as of `now` (epoch seconds, the frames' clock)."""
+        for cam_id, tracker in self._trackers.items():
+            for track in tracker.pop_finished(now):
+                self._grouper.add(cam_id, self.cameras[cam_id].role, track)
+        return [self._crossing(g) for g in self._grouper.pop_ready(now)]
+
+    def finish(self) -> list[Crossing]:
+        for cam_id, tracker in self._trackers.items():
+            for track in tracker.flush():
+                self._grouper.add(cam_id, self.cameras[cam_id].role, track)
+        return [self._crossing(g) for g in self._grouper.flush()]
+
+    def _crossing(self, group: VehicleGroup[Sighting]) -> Crossing:
+        plates: list[PlateSighting] = []
+        faces: list[FaceSighting] = []
+        for member in group.members:
+            for obs in member.track.observations:
+                if isinstance(obs.payload, PlateSighting):
+                    plates.append(obs.payload)
+                else:
+                    faces.append(obs.payload)
+        reads = [p.read for p in plates if p.read is not None]
+        fused = vote(reads)
+        flags: list[str] = []
+        if not plates:
+            flags.append("no_plate_seen")
+        elif fused is None:
+            flags.append("no_plate_read")
+        by_role = {
+            role: vote([p.read for p in plates if p.role == role and p.read is not None])
+            for role in ("front_plate", "rear_plate")
+        }
+        front, rear = by_role["front_plate"], by_role["rear_plate"]
+        if front is not None and rear is not None and front.text != rear.text:
+            flags.append("front_rear_disagree")
+        best_plate = max(
+            plates, key=lambda p: p.detection.score * p.detection.box.width, default=None
+        )
+        has_driver_cam = any(c.role == "driver" for c in self.lane.cameras)
+        driver = max(faces, key=lambda f: f.face.quality, default=None)
+        if not has_driver_cam:
+            status = "no_driver_camera"
+        elif driver is None:
+            status = "no_face_found"
+        elif driver.face.quality < self.min_face_quality or driver.face.reject_reason:
+            status = "low_quality"
+        else:
+            status = "captured"
+        frames = {(p.camera_id, p.timestamp) for p in plates} | {
+            (f.camera_id, f.timestamp) for f in faces
+        }
+        cams = ",".join(sorted({m.camera_id for m in group.members}))
+        cid = uuid.uuid5(CROSSING_NS, f"{self.lane.id}:{group.first_seen:.3f}:{cams}")
+        return Crossing(
+            id=cid,
+            lane_id=self.lane.id,
+            started_at=group.first_seen,
+            ended_at=group.last_seen,
+            plate=fused,
+            plate_flags=tuple(flags),
+            plates=tuple(plates),
+            best_plate=best_plate,
+            driver=driver if status in ("captured", "low_quality") else None,
+            face_status=status,
+            n_frames=len(frames),
+        )

@@ -1,0 +1,194 @@
+"""Face detection with dlib (HOG or CNN) plus the 5-point landmarks.
+
+dlib and the model files of ``face_recognition_models`` are loaded in the
+constructor, never at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from recognition.faces.enhance import ClaheMode, clahe
+from recognition.types import Box, Image
+
+log = logging.getLogger(__name__)
+
+DetectorModel = Literal["hog", "cnn"]
+"""``"hog"``: dlib's frontal HOG detector (fast on CPU, ~80 px minimum face at
+upsample 0). ``"cnn"``: dlib's MMOD CNN (more robust to pose, seconds per frame
+on CPU)."""
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Landmarks5:
+    """dlib's 5 points in image pixels: both corners of each eye and the point
+    under the nose. ``left_*`` is the eye on the left of the image."""
+
+    left_outer: Point
+    left_inner: Point
+    right_inner: Point
+    right_outer: Point
+    nose: Point
+
+    @property
+    def left_eye(self) -> Point:
+        return _mid(self.left_outer, self.left_inner)
+
+    @property
+    def right_eye(self) -> Point:
+        return _mid(self.right_outer, self.right_inner)
+
+    @property
+    def eye_distance(self) -> float:
+        (ax, ay), (bx, by) = self.left_eye, self.right_eye
+        return float(np.hypot(bx - ax, by - ay))
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """A face box, its 5 landmarks, the detector's raw score, and whether it
+    was found on the CLAHE-enhanced frame."""
+
+    box: Box
+    landmarks: Landmarks5
+    score: float
+    enhanced: bool
+
+
+def _mid(a: Point, b: Point) -> Point:
+    return ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)
+
+
+class FaceDetector:
+    """Finds faces in a BGR frame.
+
+    Frames larger than ``max_side`` are shrunk for detection only (landmarks
+    are fitted at full resolution). With ``retry_upsample`` a frame in which
+    nothing is found is searched once more at twice the resolution, which
+    reaches faces down to ~40 px at a quarter of the cost of always upsampling.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: DetectorModel = "hog",
+        upsample: int = 0,
+        retry_upsample: bool = True,
+        max_side: int | None = 1280,
+        clahe_mode: ClaheMode = "fallback",
+    ) -> None:
+        if upsample < 0:
+            raise ValueError("upsample must be >= 0")
+        if max_side is not None and max_side < 64:
+            raise ValueError("max_side must be >= 64 or None")
+        self.model: DetectorModel = model
+        self.upsample = upsample
+        self.retry_upsample = retry_upsample
+        self.max_side = max_side
+        self.clahe_mode: ClaheMode = clahe_mode
+        dlib: Any = importlib.import_module("dlib")
+        models: Any = importlib.import_module("face_recognition_models")
+        self._dlib = dlib
+        if model == "hog":
+            self._hog: Any = dlib.get_frontal_face_detector()
+            self._cnn: Any = None
+        else:
+            self._hog = None
+            self._cnn = dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location())
+        self._shape: Any = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+
+    def detect(self, image: Image) -> list[DetectedFace]:
+        """All faces in ``image``, largest first."""
+        _check_image(image)
+        if self.clahe_mode == "always":
+            return self._detect_on(clahe(image), enhanced=True)
+        found = self._detect_on(image, enhanced=False)
+        if not found and self.clahe_mode == "fallback":
+            found = self._detect_on(clahe(image), enhanced=True)
+        return found
+
+    def shape(self, rgb: npt.NDArray[np.uint8], box: Box) -> Any:
+        """dlib's full_object_detection (5 points) for ``box`` in ``rgb``."""
+        # dlib rectangles are inclusive: right/bottom are the last pixel.
+        rect = self._dlib.rectangle(
+            int(round(box.x1)),
+            int(round(box.y1)),
+            int(round(box.x2)) - 1,
+            int(round(box.y2)) - 1,
+        )
+        return self._shape(rgb, rect)
+
+    def _detect_on(self, image: Image, *, enhanced: bool) -> list[DetectedFace]:
+        h, w = image.shape[:2]
+        scale = 1.0
+        if self.max_side is not None and max(h, w) > self.max_side:
+            scale = self.max_side / float(max(h, w))
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        small = rgb
+        if scale < 1.0:
+            size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        raw = self._run(small, self.upsample)
+        if not raw and self.retry_upsample:
+            raw = self._run(small, self.upsample + 1)
+        faces: list[DetectedFace] = []
+        for (x1, y1, x2, y2), score in raw:
+            box = Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale).clip(w, h)
+            if box.width < 2 or box.height < 2:
+                continue
+            faces.append(
+                DetectedFace(
+                    box=box,
+                    landmarks=_landmarks(self.shape(rgb, box)),
+                    score=score,
+                    enhanced=enhanced,
+                )
+            )
+        faces.sort(key=lambda f: f.box.area, reverse=True)
+        log.debug("detected %d face(s) (enhanced=%s)", len(faces), enhanced)
+        return faces
+
+    def _run(
+        self, rgb: npt.NDArray[np.uint8], upsample: int
+    ) -> list[tuple[tuple[float, float, float, float], float]]:
+        out: list[tuple[tuple[float, float, float, float], float]] = []
+        if self._hog is not None:
+            rects, scores, _ = self._hog.run(rgb, upsample, 0.0)
+            for r, s in zip(rects, scores):
+                out.append(((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)))
+        else:
+            for d in self._cnn(rgb, upsample):
+                r = d.rect
+                out.append(
+                    ((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(d.confidence))
+                )
+        return out
+
+
+def _landmarks(shape: Any) -> Landmarks5:
+    pts = [(float(shape.part(i).x), float(shape.part(i).y)) for i in range(5)]
+    # dlib's 5-point order: two corners of one eye, two of the other, nose.
+    a = sorted(pts[0:2], key=lambda p: p[0])
+    b = sorted(pts[2:4], key=lambda p: p[0])
+    left, right = (a, b) if a[0][0] + a[1][0] <= b[0][0] + b[1][0] else (b, a)
+    return Landmarks5(
+        left_outer=left[0],
+        left_inner=left[1],
+        right_inner=right[0],
+        right_outer=right[1],
+        nose=pts[4],
+    )
+
+
+def _check_image(image: Image) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a BGR uint8 image (H, W, 3), got {image.dtype} {image.shape}")

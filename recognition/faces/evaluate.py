@@ -1,0 +1,224 @@
+"""``evaluate_faces``: detection, verification and identification figures on a
+``file,identity`` manifest.
+
+Definitions (every image listed in the manifest counts):
+
+- ``n_images``: rows in the manifest.
+- ``detect_rate``: images in which at least one face was detected, divided by
+  ``n_images``. Unreadable images and images with no face count as misses;
+  faces that fail the quality gate still count as detected.
+- Each image with a face is represented by its largest face (the portrait's
+  subject), whatever its quality. Images without a face take no part in the
+  pair and rank-1 figures below; they show up only in ``detect_rate``.
+- Pairs: every unordered pair of images with a face; genuine when both have
+  the same identity, impostor otherwise. Score: Euclidean distance between
+  the 128-d encodings; a pair is accepted when ``distance <= t``.
+- ``tar_far_1e3`` / ``tar_far_1e2``: the genuine accept rate at the largest
+  threshold that accepts at most ``floor(FAR * n_impostor)`` impostor pairs.
+  With fewer than 1 / FAR impostor pairs this means zero false accepts.
+- ``eer``: the rate where false accepts and false rejects are equal
+  (the mean of both at the threshold where they are closest).
+- ``rank1``: leave-one-out identification: each image with a face whose
+  identity has at least one other image with a face is a probe against all
+  other images with a face; correct when its nearest neighbour has the same
+  identity. Probes whose identity has no other image are skipped.
+- ``ms_p50``: median over images of the encoder's wall time for the image
+  divided by the number of faces found in it (the whole time when none).
+
+Rates with nothing to count (e.g. no genuine pairs) are ``None``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from recognition.types import FaceEncoder, FaceObservation
+
+log = logging.getLogger(__name__)
+
+EVAL_KEYS = ("n_images", "detect_rate", "tar_far_1e3", "tar_far_1e2", "eer", "rank1", "ms_p50")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Distances of all genuine and impostor pairs."""
+
+    genuine: FloatArray
+    impostor: FloatArray
+
+
+@dataclass(frozen=True)
+class FaceEvaluation:
+    """All figures of one evaluation; ``as_dict`` gives the published keys."""
+
+    n_images: int
+    detect_rate: float | None
+    tar_far_1e3: float | None
+    tar_far_1e2: float | None
+    eer: float | None
+    rank1: float | None
+    ms_p50: float | None
+    n_detected: int
+    n_rejected_by_quality: int
+    n_genuine: int
+    n_impostor: int
+    n_rank1_probes: int
+    threshold_far_1e3: float | None
+    threshold_far_1e2: float | None
+    threshold_eer: float | None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        d = asdict(self)
+        return {k: d[k] for k in EVAL_KEYS}
+
+
+def read_manifest(manifest_path: Path | str) -> list[tuple[Path, str]]:
+    """(image path, identity) rows of a ``file,identity`` CSV; paths relative to it."""
+    path = Path(manifest_path)
+    rows: list[tuple[Path, str]] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not {"file", "identity"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: expected a header with columns file,identity")
+        for row in reader:
+            file, identity = (row.get("file") or "").strip(), (row.get("identity") or "").strip()
+            if not file or not identity:
+                raise ValueError(f"{path}: row with an empty file or identity")
+            rows.append((path.parent / file, identity))
+    return rows
+
+
+def pair_scores(encodings: FloatArray, identities: list[str]) -> PairScores:
+    """Distances of all unordered pairs, split into genuine and impostor."""
+    n = len(identities)
+    if n < 2:
+        return PairScores(np.zeros(0), np.zeros(0))
+    d = _distance_matrix(encodings)
+    iu = np.triu_indices(n, k=1)
+    ids = np.asarray(identities)
+    same = ids[iu[0]] == ids[iu[1]]
+    dist = d[iu]
+    return PairScores(genuine=dist[same], impostor=dist[~same])
+
+
+def threshold_at_far(impostor: FloatArray, far: float) -> float:
+    """Largest acceptance threshold (``distance <= t``) with at most
+    ``floor(far * len(impostor))`` impostors accepted."""
+    if impostor.size == 0:
+        return math.inf
+    k = int(math.floor(far * impostor.size + 1e-9))
+    s = np.sort(impostor)
+    if k >= s.size:
+        return math.inf
+    return float(np.nextafter(s[k], -np.inf))
+
+
+def tar_at_far(scores: PairScores, far: float) -> tuple[float | None, float | None]:
+    """(TAR, threshold) at the given FAR; (None, None) without genuine or impostor pairs."""
+    if scores.genuine.size == 0 or scores.impostor.size == 0:
+        return None, None
+    t = threshold_at_far(scores.impostor, far)
+    return float(np.mean(scores.genuine <= t)), t
+
+
+def equal_error_rate(scores: PairScores) -> tuple[float | None, float | None]:
+    """(EER, threshold); (None, None) without genuine or impostor pairs."""
+    if scores.genuine.size == 0 or scores.impostor.size == 0:
+        return None, None
+    ts = np.unique(np.concatenate([scores.genuine, scores.impostor, [0.0]]))
+    far = np.searchsorted(np.sort(scores.impostor), ts, side="right") / scores.impostor.size
+    frr = 1.0 - np.searchsorted(np.sort(scores.genuine), ts, side="right") / scores.genuine.size
+    i = int(np.argmin(np.abs(far - frr)))
+    return float((far[i] + frr[i]) / 2.0), float(ts[i])
+
+
+def rank1_rate(encodings: FloatArray, identities: list[str]) -> tuple[float | None, int]:
+    """(rank-1 rate, number of probes), leave-one-out."""
+    n = len(identities)
+    counts = Counter(identities)
+    probes = [i for i in range(n) if counts[identities[i]] >= 2]
+    if not probes:
+        return None, 0
+    d = _distance_matrix(encodings)
+    np.fill_diagonal(d, np.inf)
+    hits = sum(identities[int(np.argmin(d[i]))] == identities[i] for i in probes)
+    return hits / len(probes), len(probes)
+
+
+def evaluate_faces(manifest_path: Path | str, *, encoder: FaceEncoder) -> dict[str, float | int | None]:
+    """The published figures (keys ``EVAL_KEYS``) for one manifest; see the module doc."""
+    return evaluate_faces_detailed(manifest_path, encoder=encoder).as_dict()
+
+
+def evaluate_faces_detailed(manifest_path: Path | str, *, encoder: FaceEncoder) -> FaceEvaluation:
+    rows = read_manifest(manifest_path)
+    encodings: list[npt.NDArray[np.float32]] = []
+    identities: list[str] = []
+    per_face_ms: list[float] = []
+    rejected = 0
+    for path, identity in rows:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            log.warning("unreadable image in manifest (counted as a miss): %s", path.name)
+            continue
+        t0 = time.perf_counter()
+        faces = encoder.faces(image)
+        ms = (time.perf_counter() - t0) * 1000.0
+        per_face_ms.append(ms / max(1, len(faces)))
+        if not faces:
+            continue
+        face = _primary(faces)
+        rejected += face.reject_reason is not None
+        encodings.append(face.encoding)
+        identities.append(identity)
+    enc = np.asarray(encodings, dtype=np.float64).reshape(-1, 128)
+    scores = pair_scores(enc, identities)
+    tar3, t3 = tar_at_far(scores, 1e-3)
+    tar2, t2 = tar_at_far(scores, 1e-2)
+    eer, teer = equal_error_rate(scores)
+    rank1, n_probes = rank1_rate(enc, identities)
+    n = len(rows)
+    return FaceEvaluation(
+        n_images=n,
+        detect_rate=len(identities) / n if n else None,
+        tar_far_1e3=tar3,
+        tar_far_1e2=tar2,
+        eer=eer,
+        rank1=rank1,
+        ms_p50=float(np.median(per_face_ms)) if per_face_ms else None,
+        n_detected=len(identities),
+        n_rejected_by_quality=rejected,
+        n_genuine=int(scores.genuine.size),
+        n_impostor=int(scores.impostor.size),
+        n_rank1_probes=n_probes,
+        threshold_far_1e3=_finite(t3),
+        threshold_far_1e2=_finite(t2),
+        threshold_eer=teer,
+    )
+
+
+def _primary(faces: list[FaceObservation]) -> FaceObservation:
+    return max(faces, key=lambda f: f.box.area)
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def _distance_matrix(encodings: FloatArray) -> FloatArray:
+    sq = np.sum(encodings**2, axis=1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * encodings @ encodings.T
+    out: FloatArray = np.sqrt(np.clip(d2, 0.0, None))
+    return out

@@ -1,0 +1,194 @@
+"""Crossings and what belongs to them, written in one transaction, idempotent by crossing id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from storage.objects import StoredObject
+
+
+@dataclass(frozen=True)
+class PlateReadRecord:
+    """One plate sighting; box is (x1, y1, x2, y2) pixels in the camera's frame."""
+
+    camera_id: str
+    role: str
+    seen_at: datetime
+    box: tuple[float, float, float, float]
+    det_score: float
+    text: str | None
+    confidence: float | None
+    char_conf: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    camera_id: str
+    seen_at: datetime
+    box: tuple[float, float, float, float]
+    quality: float
+    embedding: npt.NDArray[np.float32] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CrossingRecord:
+    id: uuid.UUID
+    lane_id: str
+    started_at: datetime
+    ended_at: datetime
+    plate_text: str | None
+    plate_conf: float | None
+    plate_region: str | None
+    plate_flags: tuple[str, ...]
+    face_status: str
+    n_frames: int
+    alert: bool = False
+    reads: tuple[PlateReadRecord, ...] = ()
+    faces: tuple[FaceRecord, ...] = ()
+    objects: tuple[tuple[str, StoredObject], ...] = ()
+
+
+@dataclass(frozen=True)
+class CrossingSummary:
+    id: uuid.UUID
+    lane_id: str
+    started_at: datetime
+    ended_at: datetime
+    plate_text: str | None
+    plate_conf: float | None
+    plate_flags: tuple[str, ...]
+    face_status: str
+    n_frames: int
+    alert: bool
+    n_reads: int
+    n_faces: int
+    n_objects: int
+
+
+def upsert_lane(
+    pool: ConnectionPool, *, lane_id: str, site: str, driving_side: str, config: dict[str, object]
+) -> None:
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO lanes (id, site, driving_side, config) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site,"
+            " driving_side = EXCLUDED.driving_side, config = EXCLUDED.config, updated_at = now()",
+            (lane_id, site, driving_side, Jsonb(config)),
+        )
+
+
+def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
+    """Store the crossing and its parts atomically; False when it was already stored."""
+    with pool.connection() as conn, conn.transaction():
+        cur = conn.execute(
+            "INSERT INTO crossings (id, lane_id, started_at, ended_at, plate_text, plate_conf,"
+            " plate_region, plate_flags, face_status, n_frames, alert)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (
+                rec.id,
+                rec.lane_id,
+                rec.started_at,
+                rec.ended_at,
+                rec.plate_text,
+                rec.plate_conf,
+                rec.plate_region,
+                list(rec.plate_flags),
+                rec.face_status,
+                rec.n_frames,
+                rec.alert,
+            ),
+        )
+        if cur.rowcount == 0:
+            return False
+        with conn.cursor() as c:
+            c.executemany(
+                "INSERT INTO plate_reads (crossing_id, camera_id, role, seen_at, box, det_score,"
+                " text, confidence, char_conf) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        rec.id,
+                        r.camera_id,
+                        r.role,
+                        r.seen_at,
+                        list(r.box),
+                        r.det_score,
+                        r.text,
+                        r.confidence,
+                        list(r.char_conf),
+                    )
+                    for r in rec.reads
+                ],
+            )
+            c.executemany(
+                "INSERT INTO faces (crossing_id, camera_id, seen_at, box, quality, embedding)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        rec.id,
+                        f.camera_id,
+                        f.seen_at,
+                        list(f.box),
+                        f.quality,
+                        np.asarray(f.embedding, dtype=np.float32),
+                    )
+                    for f in rec.faces
+                ],
+            )
+            c.executemany(
+                "INSERT INTO objects (crossing_id, kind, bucket, key, sha256, size)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [(rec.id, kind, o.bucket, o.key, o.sha256, o.size) for kind, o in rec.objects],
+            )
+    return True
+
+
+def list_crossings(
+    pool: ConnectionPool, *, lane_id: str | None = None, limit: int = 50
+) -> Sequence[CrossingSummary]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT c.id, c.lane_id, c.started_at, c.ended_at, c.plate_text, c.plate_conf,"
+            " c.plate_flags, c.face_status, c.n_frames, c.alert,"
+            " (SELECT count(*) FROM plate_reads r WHERE r.crossing_id = c.id),"
+            " (SELECT count(*) FROM faces f WHERE f.crossing_id = c.id),"
+            " (SELECT count(*) FROM objects o WHERE o.crossing_id = c.id)"
+            " FROM crossings c WHERE (%(lane)s::text IS NULL OR c.lane_id = %(lane)s)"
+            " ORDER BY c.started_at DESC LIMIT %(limit)s",
+            {"lane": lane_id, "limit": limit},
+        ).fetchall()
+    return [
+        CrossingSummary(
+            id=r[0],
+            lane_id=r[1],
+            started_at=r[2],
+            ended_at=r[3],
+            plate_text=r[4],
+            plate_conf=r[5],
+            plate_flags=tuple(r[6]),
+            face_status=r[7],
+            n_frames=r[8],
+            alert=r[9],
+            n_reads=r[10],
+            n_faces=r[11],
+            n_objects=r[12],
+        )
+        for r in rows
+    ]
+
+
+def object_keys(pool: ConnectionPool, crossing_id: uuid.UUID) -> list[tuple[str, str, str]]:
+    """(kind, bucket, key) of each object stored for a crossing."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT kind, bucket, key FROM objects WHERE crossing_id = %s ORDER BY kind",
+            (crossing_id,),
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]

@@ -1,0 +1,104 @@
+"""Connections and numbered migrations (storage/migrations/NNN_name.sql, applied in order once)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from storage.errors import MigrationError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_LOCK_ID = 0x1A4E_CA9
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every bundled migration, in order."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        m = _MIGRATION.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise MigrationError(f"migration numbers must be 1..N without gaps, found {numbers}")
+    return found
+
+
+def migrate(admin_url: str, *, app_role: str | None = "lanecap_app") -> list[str]:
+    """Apply pending migrations as the schema owner; returns the names applied."""
+    applied: list[str] = []
+    try:
+        conn = psycopg.connect(admin_url, autocommit=True)
+    except psycopg.OperationalError as err:
+        raise StoreUnavailable(f"PostgreSQL unreachable for migrations: {err}") from None
+    with conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " number integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
+            for number, name, text in migrations():
+                if number in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(text)  # trusted, bundled SQL
+                    conn.execute(
+                        "INSERT INTO schema_migrations (number, name) VALUES (%s, %s)",
+                        (number, name),
+                    )
+                applied.append(name)
+                log.info("applied migration %s", name)
+            if app_role:
+                _grant(conn, app_role)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return applied
+
+
+def _grant(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+        return
+    from psycopg import sql
+
+    r = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(r))
+    conn.execute(
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
+            r
+        )
+    )
+    conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(r))
+    # The audit log is append-only for the application.
+    conn.execute(sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {}").format(r))
+    conn.execute(
+        sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM {}").format(r)
+    )
+
+
+def _configure(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    register_vector(conn)
+    conn.commit()
+
+
+def open_pool(url: str, *, size: int = 4) -> ConnectionPool:
+    """One pool per process; connections come with pgvector types registered."""
+    pool: ConnectionPool = ConnectionPool(
+        url, min_size=1, max_size=size, configure=_configure, open=False, timeout=10
+    )
+    try:
+        pool.open(wait=True, timeout=10)
+    except Exception as err:  # psycopg_pool.PoolTimeout and friends
+        pool.close()
+        raise StoreUnavailable(f"PostgreSQL unreachable: {err}") from None
+    return pool

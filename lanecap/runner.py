@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import queue
 import threading
 import time
@@ -60,6 +61,21 @@ def _threaded(sources: list[FrameSource], stop: threading.Event) -> Iterator[Fra
                 return
 
 
+def replay_start(lane: LaneConfig) -> float | None:
+    """Recorded footage is timed from its files' earliest modification time.
+
+    So replaying the same recording gives the same timestamps, hence the same
+    crossing ids, and stores nothing twice. None when no source is a file.
+    """
+    times = []
+    for c in lane.cameras:
+        try:
+            times.append(os.stat(c.source).st_mtime)
+        except (OSError, ValueError):
+            continue
+    return min(times) if times else None
+
+
 def run_lane(
     lane: LaneConfig,
     pipeline: LanePipeline,
@@ -71,8 +87,9 @@ def run_lane(
     """Run until the sources end (files) or max_seconds pass (live); every crossing is stored."""
     stats = RunStats()
     start = time.time()
+    timeline = replay_start(lane) or start
     sources = [
-        open_source(c.source, camera_id=c.id, sample_fps=c.sample_fps, start_time=start)
+        open_source(c.source, camera_id=c.id, sample_fps=c.sample_fps, start_time=timeline)
         for c in lane.cameras
     ]
     live = any(s.kind in ("stream", "device") for s in sources)

@@ -59,8 +59,19 @@ def _open_path_for(user: str, path: Path) -> None:
 def _run(
     args: list[str], *, user: str | None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    # Drop root's groups too: a root group on the parents would hide their o+x bits.
+    ids: dict[str, object] = {}
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        ids = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
     return subprocess.run(
-        args, user=user, check=False, capture_output=True, text=True, timeout=timeout, cwd="/"
+        args,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd="/",
+        **ids,  # type: ignore[call-overload]
     )
 
 
@@ -80,8 +91,18 @@ class EmbeddedPostgres:
         return self.url(user=ADMIN_USER, password=self.admin_password, dbname=dbname)
 
     def is_running(self) -> bool:
-        r = _run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"], user=self.user)
-        return r.returncode == 0
+        """True when postmaster.pid names a live process (what `pg_ctl status` checks)."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def _initdb(self) -> None:
         self.pgdata.mkdir(parents=True, mode=0o700, exist_ok=True)

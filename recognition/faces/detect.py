@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,6 +65,14 @@ class DetectedFace:
     enhanced: bool
 
 
+def load_models_module() -> Any:
+    """``face_recognition_models`` (model file paths), without its pkg_resources warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module("face_recognition_models")
+
+
 def _mid(a: Point, b: Point) -> Point:
     return ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)
 
@@ -84,7 +93,7 @@ class FaceDetector:
         upsample: int = 0,
         retry_upsample: bool = True,
         max_side: int | None = 1280,
-        clahe_mode: ClaheMode = "fallback",
+        clahe_mode: ClaheMode = "auto",
     ) -> None:
         if upsample < 0:
             raise ValueError("upsample must be >= 0")
@@ -96,7 +105,7 @@ class FaceDetector:
         self.max_side = max_side
         self.clahe_mode: ClaheMode = clahe_mode
         dlib: Any = importlib.import_module("dlib")
-        models: Any = importlib.import_module("face_recognition_models")
+        models = load_models_module()
         self._dlib = dlib
         if model == "hog":
             self._hog: Any = dlib.get_frontal_face_detector()
@@ -112,7 +121,7 @@ class FaceDetector:
         if self.clahe_mode == "always":
             return self._detect_on(clahe(image), enhanced=True)
         found = self._detect_on(image, enhanced=False)
-        if not found and self.clahe_mode == "fallback":
+        if not found and self.clahe_mode == "auto":
             found = self._detect_on(clahe(image), enhanced=True)
         return found
 
@@ -120,10 +129,10 @@ class FaceDetector:
         """dlib's full_object_detection (5 points) for ``box`` in ``rgb``."""
         # dlib rectangles are inclusive: right/bottom are the last pixel.
         rect = self._dlib.rectangle(
-            int(round(box.x1)),
-            int(round(box.y1)),
-            int(round(box.x2)) - 1,
-            int(round(box.y2)) - 1,
+            round(box.x1),
+            round(box.y1),
+            round(box.x2) - 1,
+            round(box.y2) - 1,
         )
         return self._shape(rgb, rect)
 
@@ -132,11 +141,11 @@ class FaceDetector:
         scale = 1.0
         if self.max_side is not None and max(h, w) > self.max_side:
             scale = self.max_side / float(max(h, w))
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        rgb = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
         small = rgb
         if scale < 1.0:
-            size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
-            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         raw = self._run(small, self.upsample)
         if not raw and self.retry_upsample:
             raw = self._run(small, self.upsample + 1)
@@ -163,7 +172,7 @@ class FaceDetector:
         out: list[tuple[tuple[float, float, float, float], float]] = []
         if self._hog is not None:
             rects, scores, _ = self._hog.run(rgb, upsample, 0.0)
-            for r, s in zip(rects, scores):
+            for r, s in zip(rects, scores, strict=True):
                 out.append(((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)))
         else:
             for d in self._cnn(rgb, upsample):

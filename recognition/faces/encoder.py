@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib
 import logging
-import warnings
 from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
-from recognition.faces.detect import DetectedFace, DetectorModel, FaceDetector
-from recognition.faces.enhance import ClaheMode, clahe
+from recognition.faces.detect import DetectedFace, DetectorModel, FaceDetector, load_models_module
+from recognition.faces.enhance import DARK_FACE_BRIGHTNESS, ClaheMode, clahe
 from recognition.faces.quality import QualityGate, QualityReport, assess
-from recognition.types import Box, FaceObservation, Image
+from recognition.types import FaceObservation, Image
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +21,6 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 """dlib's ResNet encoder expects 150x150 chips aligned on the 5 points with
 0.25 padding (the values ``face_recognition`` uses)."""
-
-
-def load_models_module() -> Any:
-    """``face_recognition_models`` (model file paths), without its pkg_resources warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return importlib.import_module("face_recognition_models")
 
 
 class FaceRecognitionEncoder:
@@ -47,13 +39,12 @@ class FaceRecognitionEncoder:
         upsample: int = 0,
         retry_upsample: bool = True,
         max_side: int | None = 1280,
-        clahe: ClaheMode = "fallback",
+        clahe: ClaheMode = "auto",
         num_jitters: int = 1,
         gate: QualityGate | None = None,
     ) -> None:
         if num_jitters < 1:
             raise ValueError("num_jitters must be >= 1")
-        load_models_module()
         self.detector = FaceDetector(
             model=model,
             upsample=upsample,
@@ -72,40 +63,28 @@ class FaceRecognitionEncoder:
         """All faces in ``image``, largest first."""
         return [obs for obs, _ in self.faces_with_reports(image)]
 
-    def faces_in_region(self, image: Image, *, region: Box, pad: float = 0.05) -> list[FaceObservation]:
-        """Faces inside ``region`` (e.g. a vehicle box), in full-frame coordinates."""
-        h, w = image.shape[:2]
-        px, py = region.width * pad, region.height * pad
-        r = Box(region.x1 - px, region.y1 - py, region.x2 + px, region.y2 + py).clip(w, h)
-        x0, y0 = int(r.x1), int(r.y1)
-        crop = np.ascontiguousarray(image[y0 : int(round(r.y2)), x0 : int(round(r.x2))])
-        if crop.shape[0] < 8 or crop.shape[1] < 8:
-            return []
-        out = []
-        for obs in self.faces(crop):
-            b = obs.box
-            box = Box(b.x1 + x0, b.y1 + y0, b.x2 + x0, b.y2 + y0)
-            out.append(FaceObservation(box, obs.encoding, obs.quality, obs.reject_reason))
-        return out
-
     def faces_with_reports(self, image: Image) -> list[tuple[FaceObservation, QualityReport]]:
         """Like ``faces`` with each face's quality measurements."""
         found = self.detector.detect(image)
         if not found:
             return []
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        rgb_enhanced = None
+        frames = _Frames(image)
         out = []
         for det in found:
-            src = rgb
-            if det.enhanced:
-                if rgb_enhanced is None:
-                    rgb_enhanced = cv2.cvtColor(clahe(image), cv2.COLOR_BGR2RGB)
-                src = rgb_enhanced
-            out.append(self._encode(src, det))
+            enhanced = det.enhanced or self.detector.clahe_mode == "always"
+            obs, report = self._encode(frames.rgb(enhanced=enhanced), det)
+            if (
+                not enhanced
+                and self.detector.clahe_mode == "auto"
+                and report.metrics.brightness < DARK_FACE_BRIGHTNESS
+            ):
+                obs, report = self._encode(frames.rgb(enhanced=True), det)
+            out.append((obs, report))
         return out
 
-    def _encode(self, rgb: Any, det: DetectedFace) -> tuple[FaceObservation, QualityReport]:
+    def _encode(
+        self, rgb: npt.NDArray[np.uint8], det: DetectedFace
+    ) -> tuple[FaceObservation, QualityReport]:
         shape = self.detector.shape(rgb, det.box)
         chip = np.asarray(
             self._dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING),
@@ -120,3 +99,23 @@ class FaceRecognitionEncoder:
             box=det.box, encoding=encoding, quality=report.quality, reject_reason=reason
         )
         return obs, report
+
+
+class _Frames:
+    """The RGB frame, and its CLAHE-enhanced version computed at most once."""
+
+    def __init__(self, image: Image) -> None:
+        self._image = image
+        self._rgb: npt.NDArray[np.uint8] | None = None
+        self._enhanced: npt.NDArray[np.uint8] | None = None
+
+    def rgb(self, *, enhanced: bool) -> npt.NDArray[np.uint8]:
+        if enhanced:
+            if self._enhanced is None:
+                self._enhanced = np.asarray(
+                    cv2.cvtColor(clahe(self._image), cv2.COLOR_BGR2RGB), dtype=np.uint8
+                )
+            return self._enhanced
+        if self._rgb is None:
+            self._rgb = np.asarray(cv2.cvtColor(self._image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+        return self._rgb

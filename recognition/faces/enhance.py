@@ -9,14 +9,20 @@ import numpy as np
 
 from recognition.types import Image
 
-ClaheMode = Literal["off", "always", "fallback"]
-"""When the detector applies CLAHE.
+ClaheMode = Literal["off", "always", "auto"]
+"""When CLAHE is applied (measured effect: ``calibration.md``).
 
 - ``"off"``: never.
-- ``"always"``: detect on the enhanced frame only.
-- ``"fallback"``: detect on the frame as given; only when that finds no face,
-  detect again on the enhanced frame (costs nothing on frames that already work).
+- ``"always"``: detect and encode on the enhanced frame only.
+- ``"auto"``: detect on the frame as given and, only when that finds no face,
+  again on the enhanced frame; encode a face from the enhanced frame only when
+  it is dark (CLAHE costs verification accuracy on well-exposed faces and
+  gains it on dark ones).
 """
+
+DARK_FACE_BRIGHTNESS = 70.0
+"""In ``"auto"`` mode a face whose inner-face mean grey level is below this is
+encoded from the CLAHE-enhanced frame."""
 
 
 def clahe(image: Image, *, clip_limit: float = 2.0, tiles: int = 8) -> Image:
@@ -28,5 +34,5 @@ def clahe(image: Image, *, clip_limit: float = 2.0, tiles: int = 8) -> Image:
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
     op = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles))
     lab[:, :, 0] = op.apply(np.ascontiguousarray(lab[:, :, 0]))
-    out: Image = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+    out: Image = np.asarray(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), dtype=np.uint8)
     return out

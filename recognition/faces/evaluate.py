@@ -118,7 +118,7 @@ def threshold_at_far(impostor: FloatArray, far: float) -> float:
     ``floor(far * len(impostor))`` impostors accepted."""
     if impostor.size == 0:
         return math.inf
-    k = int(math.floor(far * impostor.size + 1e-9))
+    k = math.floor(far * impostor.size + 1e-9)
     s = np.sort(impostor)
     if k >= s.size:
         return math.inf
@@ -157,39 +157,69 @@ def rank1_rate(encodings: FloatArray, identities: list[str]) -> tuple[float | No
     return hits / len(probes), len(probes)
 
 
-def evaluate_faces(manifest_path: Path | str, *, encoder: FaceEncoder) -> dict[str, float | int | None]:
+def evaluate_faces(
+    manifest_path: Path | str, *, encoder: FaceEncoder
+) -> dict[str, float | int | None]:
     """The published figures (keys ``EVAL_KEYS``) for one manifest; see the module doc."""
     return evaluate_faces_detailed(manifest_path, encoder=encoder).as_dict()
 
 
-def evaluate_faces_detailed(manifest_path: Path | str, *, encoder: FaceEncoder) -> FaceEvaluation:
+@dataclass(frozen=True)
+class EncodedManifest:
+    """One encoding per image with a face (its largest), and the run's costs."""
+
+    encodings: FloatArray
+    identities: list[str]
+    n_images: int
+    per_image_ms_per_face: list[float]
+    n_rejected_by_quality: int
+
+
+def encode_manifest(manifest_path: Path | str, *, encoder: FaceEncoder) -> EncodedManifest:
     rows = read_manifest(manifest_path)
     encodings: list[npt.NDArray[np.float32]] = []
     identities: list[str] = []
     per_face_ms: list[float] = []
     rejected = 0
     for path, identity in rows:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if raw is None:
             log.warning("unreadable image in manifest (counted as a miss): %s", path.name)
             continue
+        image = np.asarray(raw, dtype=np.uint8)
         t0 = time.perf_counter()
         faces = encoder.faces(image)
         ms = (time.perf_counter() - t0) * 1000.0
         per_face_ms.append(ms / max(1, len(faces)))
         if not faces:
+            log.info("no face detected (counted as a miss): %s", path.name)
             continue
         face = _primary(faces)
         rejected += face.reject_reason is not None
         encodings.append(face.encoding)
         identities.append(identity)
-    enc = np.asarray(encodings, dtype=np.float64).reshape(-1, 128)
+    return EncodedManifest(
+        encodings=np.asarray(encodings, dtype=np.float64).reshape(-1, 128),
+        identities=identities,
+        n_images=len(rows),
+        per_image_ms_per_face=per_face_ms,
+        n_rejected_by_quality=rejected,
+    )
+
+
+def evaluate_faces_detailed(manifest_path: Path | str, *, encoder: FaceEncoder) -> FaceEvaluation:
+    """All figures, including pair counts and the thresholds behind the rates."""
+    return evaluate_encoded(encode_manifest(manifest_path, encoder=encoder))
+
+
+def evaluate_encoded(m: EncodedManifest) -> FaceEvaluation:
+    enc, identities = m.encodings, m.identities
     scores = pair_scores(enc, identities)
     tar3, t3 = tar_at_far(scores, 1e-3)
     tar2, t2 = tar_at_far(scores, 1e-2)
     eer, teer = equal_error_rate(scores)
     rank1, n_probes = rank1_rate(enc, identities)
-    n = len(rows)
+    n = m.n_images
     return FaceEvaluation(
         n_images=n,
         detect_rate=len(identities) / n if n else None,
@@ -197,9 +227,9 @@ def evaluate_faces_detailed(manifest_path: Path | str, *, encoder: FaceEncoder) 
         tar_far_1e2=tar2,
         eer=eer,
         rank1=rank1,
-        ms_p50=float(np.median(per_face_ms)) if per_face_ms else None,
+        ms_p50=float(np.median(m.per_image_ms_per_face)) if m.per_image_ms_per_face else None,
         n_detected=len(identities),
-        n_rejected_by_quality=rejected,
+        n_rejected_by_quality=m.n_rejected_by_quality,
         n_genuine=int(scores.genuine.size),
         n_impostor=int(scores.impostor.size),
         n_rank1_probes=n_probes,

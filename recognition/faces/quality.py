@@ -40,6 +40,8 @@ class RejectReason(enum.StrEnum):
     MULTIPLE_FACES = "multiple_faces"
     """More than one face where exactly one is required (enrolment photos)."""
     NO_FRAMES = "no_frames"
+    LOW_QUALITY = "low_quality"
+    """Passed the gate but below the stricter minimum quality a matcher asked for."""
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,15 @@ class QualityGate:
     """
 
     min_face_px: float = 40.0
-    good_face_px: float = 80.0
-    min_brightness: float = 40.0
-    good_brightness_low: float = 80.0
-    good_brightness_high: float = 180.0
-    max_brightness: float = 220.0
-    min_sharpness: float = 0.12
-    good_sharpness: float = 0.25
+    good_face_px: float = 72.0
+    min_brightness: float = 30.0
+    good_brightness_low: float = 70.0
+    good_brightness_high: float = 190.0
+    max_brightness: float = 230.0
+    min_sharpness: float = 0.22
+    good_sharpness: float = 0.40
     max_nose_offset: float = 0.30
-    good_nose_offset: float = 0.10
+    good_nose_offset: float = 0.15
 
     def __post_init__(self) -> None:
         if not 0 < self.min_face_px < self.good_face_px:

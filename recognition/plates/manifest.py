@@ -50,7 +50,7 @@ def load_manifest(manifest: Path) -> list[LabelledImage]:
             rel = (row.get("file") or "").strip()
             if not rel:
                 continue
-            boxes, texts, known = rows.setdefault(rel, ([], [], True))
+            boxes, texts, _known = rows.setdefault(rel, ([], [], True))
             x, y, w, h = (_num(row.get(k)) for k in ("x", "y", "w", "h"))
             text = re.sub(r"[^A-Z0-9]", "", (row.get("plate_text") or "").upper())
             if x is None or y is None or w is None or h is None:

@@ -32,7 +32,9 @@ def _any_ttf() -> Path | None:
 def setup_offline(config_dir: Path | None = None) -> Path:
     """Set the ultralytics environment for offline use; returns its config dir."""
     if config_dir is None:
-        config_dir = Path(os.environ.get("YOLO_CONFIG_DIR") or Path(tempfile.gettempdir()) / "lanecap-yolo")
+        config_dir = Path(
+            os.environ.get("YOLO_CONFIG_DIR") or Path(tempfile.gettempdir()) / "lanecap-yolo"
+        )
     config_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_AUTOINSTALL"] = "False"
@@ -48,5 +50,5 @@ def setup_offline(config_dir: Path | None = None) -> Path:
         log.warning("no TTF font found; ultralytics may try to download Arial.ttf")
     from ultralytics import settings
 
-    settings.update({"sync": False})
+    settings.update({"sync": False})  # type: ignore[no-untyped-call]
     return config_dir

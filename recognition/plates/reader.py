@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,17 @@ class EasyOcrReader:
             self._tmp = tempfile.TemporaryDirectory(prefix="lanecap-easyocr-")
             network_dir = Path(self._tmp.name)
         self.min_confidence = min_confidence
-        self._reader = easyocr.Reader(
+        with warnings.catch_warnings():
+            # torch's quantisation deprecation, raised inside EasyOCR's model loading
+            warnings.simplefilter("ignore", UserWarning)
+            self._reader = self._load(easyocr, easyocr_en_models, network_dir, recog_network)
+
+    @staticmethod
+    def _load(easyocr: Any, models: Any, network_dir: Path, recog_network: str) -> Any:
+        return easyocr.Reader(
             ["en"],
             gpu=False,
-            model_storage_directory=easyocr_en_models.model_dir(),
+            model_storage_directory=models.model_dir(),
             user_network_directory=str(network_dir),
             recog_network=recog_network,
             download_enabled=False,
@@ -70,7 +78,10 @@ class EasyOcrReader:
         if crop.size == 0 or min(crop.shape[:2]) < 4:
             return None
         gray = _prepare(crop, min_height=64)
-        results = self._reader.recognize(gray, allowlist=PLATE_CHARS, detail=1)
+        with warnings.catch_warnings():
+            # "pin_memory ... no accelerator": EasyOCR's DataLoader on CPU
+            warnings.simplefilter("ignore", UserWarning)
+            results = self._reader.recognize(gray, allowlist=PLATE_CHARS, detail=1)
         parts = [(str(text), float(conf)) for _box, text, conf in results]
         text = "".join(t for t, _ in parts).upper()
         text = "".join(ch for ch in text if ch in PLATE_CHARS)

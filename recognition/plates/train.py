@@ -128,7 +128,7 @@ def train_detector(config: TrainConfig) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     setup_offline()
     import torch
-    from ultralytics import YOLO
+    from ultralytics import YOLO  # type: ignore[attr-defined]
 
     torch.set_num_threads(max(1, config.threads))
     started = time.time()
@@ -217,10 +217,12 @@ def train_detector(config: TrainConfig) -> TrainResult:
 
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", type=Path, default=Path("var/plate_detector"))
     p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--imgsz", type=int, default=None, help="default 320, or 640 with --finetune")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--synthetic", type=int, default=3000)
@@ -233,7 +235,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     a = p.parse_args(argv)
     sources: dict[str, Any] = {} if a.no_real else default_real_sources()
     return TrainConfig(
-        out=a.out, epochs=a.epochs, imgsz=a.imgsz, seed=a.seed, device=a.device,
+        out=a.out, epochs=a.epochs, imgsz=a.imgsz or (640 if a.finetune else 320), seed=a.seed, device=a.device,
         synthetic=a.synthetic, finetune=a.finetune, threads=a.threads, batch=a.batch,
         workers=a.workers, real_repeat=a.real_repeat, **sources,
     )  # fmt: skip

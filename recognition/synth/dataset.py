@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.plates.manifest import LabelledImage, Split, load_manifest, split_of
+from recognition.synth.arrays import u8
 from recognition.synth.scene import SceneConfig, SceneGenerator
 from recognition.types import Box
 
@@ -59,7 +60,7 @@ def video_frames(path: Path, count: int) -> list[Bgr]:
         cap.set(cv2.CAP_PROP_POS_FRAMES, int(i))
         ok, frame = cap.read()
         if ok:
-            frames.append(frame)
+            frames.append(u8(frame))
     cap.release()
     return frames
 
@@ -72,7 +73,7 @@ def plate_crops(manifest: Path, *, split: Split = "train") -> list[Bgr]:
             continue
         img = cv2.imread(str(item.path))
         if img is not None:
-            crops.append(img)
+            crops.append(u8(img))
     return crops
 
 
@@ -102,7 +103,9 @@ def real_tiles(
     tiles: list[tuple[Bgr, list[Box]]] = []
     for _ in range(repeat):
         s = INFERENCE_SIDE / max(h, w) * rng.uniform(0.8, 1.25)
-        small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
+        )
         sh, sw = small.shape[:2]
         boxes = [Box(b.x1 * s, b.y1 * s, b.x2 * s, b.y2 * s) for b in item.boxes]
         anchors = [*boxes, None]
@@ -158,7 +161,9 @@ def write_dataset(out: Path, spec: DatasetSpec) -> DatasetSummary:
             rng = np.random.default_rng([spec.seed, 2, m_index, j])
             repeat = spec.real_repeat if split == "train" else 1
             real_images[split] += 1
-            for k, (tile_img, labels) in enumerate(real_tiles(item, rng, tile=spec.tile, repeat=repeat)):
+            for k, (tile_img, labels) in enumerate(
+                real_tiles(item, rng, tile=spec.tile, repeat=repeat)
+            ):
                 _write(out, split, f"real{m_index}_{j:05d}_{k:02d}", tile_img, labels)
                 images[split] += 1
                 nboxes[split] += len(labels)

@@ -12,11 +12,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.synth.arrays import u8
 from recognition.synth.text import draw_text_box, font_count, natural_width, text_mask
 
 Bgr = npt.NDArray[np.uint8]
 Rng = np.random.Generator
-NegativeKind = Literal["street_sign", "speed_sign", "speed_limit_us", "shop_sign", "sticker", "painted_text"]
+NegativeKind = Literal[
+    "street_sign", "speed_sign", "speed_limit_us", "shop_sign", "sticker", "painted_text"
+]
 NEGATIVE_KINDS: tuple[NegativeKind, ...] = get_args(NegativeKind)
 
 _WORDS = (
@@ -26,7 +29,14 @@ _WORDS = (
     "Market St", "I LOVE NY", "BABY ON BOARD", "TOLL", "DUTY FREE", "CHECKPOINT", "ADUANA",
 )  # fmt: skip
 
-_SIGN_COLORS = ((0, 110, 0), (150, 60, 0), (20, 60, 120), (255, 255, 255), (0, 200, 255), (30, 30, 30))
+_SIGN_COLORS = (
+    (0, 110, 0),
+    (150, 60, 0),
+    (20, 60, 120),
+    (255, 255, 255),
+    (0, 200, 255),
+    (30, 30, 30),
+)
 
 
 def _col(rng: Rng) -> tuple[int, int, int]:
@@ -43,10 +53,14 @@ def _text_in(rng: Rng, img: Bgr, text: str, color: tuple[int, int, int], fill: f
     th = max(2, int(h * fill))
     f = _font(rng)
     tw = min(natural_width(text_mask(text, font_index=f), th), int(w * 0.9))
-    draw_text_box(img, text, x=(w - tw) // 2, y=(h - th) // 2, width=tw, height=th, color=color, font_index=f)
+    draw_text_box(
+        img, text, x=(w - tw) // 2, y=(h - th) // 2, width=tw, height=th, color=color, font_index=f
+    )
 
 
-def render_negative(rng: Rng, width: int, kind: NegativeKind | None = None) -> tuple[Bgr, npt.NDArray[np.uint8]]:
+def render_negative(
+    rng: Rng, width: int, kind: NegativeKind | None = None
+) -> tuple[Bgr, npt.NDArray[np.uint8]]:
     """A distractor about `width` pixels wide, as (BGR image, alpha mask)."""
     if kind is None:
         kind = NEGATIVE_KINDS[int(rng.integers(len(NEGATIVE_KINDS)))]
@@ -58,16 +72,26 @@ def render_negative(rng: Rng, width: int, kind: NegativeKind | None = None) -> t
         cv2.circle(alpha, (width // 2, width // 2), width // 2 - 1, 255, -1, cv2.LINE_AA)
         cv2.circle(img, (width // 2, width // 2), width // 2 - 1, (0, 0, 210), max(2, width // 8))
         inner = img[width // 4 : 3 * width // 4, width // 5 : 4 * width // 5]
-        _text_in(rng, inner, str(int(rng.choice([30, 40, 50, 60, 70, 80, 90, 100, 120]))), (10, 10, 10))
+        _text_in(
+            rng, inner, str(int(rng.choice([30, 40, 50, 60, 70, 80, 90, 100, 120]))), (10, 10, 10)
+        )
         return img, alpha
     if kind == "speed_limit_us":
         h = int(width * rng.uniform(1.2, 1.4))
         img = np.full((h, width, 3), 245, np.uint8)
         cv2.rectangle(img, (2, 2), (width - 3, h - 3), (10, 10, 10), max(1, width // 25))
         for i, part in enumerate(("SPEED", "LIMIT")):
-            band = img[int(h * (0.08 + 0.17 * i)) : int(h * (0.22 + 0.17 * i)), width // 8 : 7 * width // 8]
+            band = img[
+                int(h * (0.08 + 0.17 * i)) : int(h * (0.22 + 0.17 * i)), width // 8 : 7 * width // 8
+            ]
             _text_in(rng, band, part, (10, 10, 10), 0.9)
-        _text_in(rng, img[int(h * 0.48) : int(h * 0.9), width // 8 : 7 * width // 8], str(int(rng.integers(2, 8)) * 10 + 5), (10, 10, 10), 0.9)
+        _text_in(
+            rng,
+            img[int(h * 0.48) : int(h * 0.9), width // 8 : 7 * width // 8],
+            str(int(rng.integers(2, 8)) * 10 + 5),
+            (10, 10, 10),
+            0.9,
+        )
         return img, np.full((h, width), 255, np.uint8)
     if kind == "street_sign":
         h = max(4, int(width / rng.uniform(2.5, 6.0)))
@@ -96,7 +120,9 @@ def render_negative(rng: Rng, width: int, kind: NegativeKind | None = None) -> t
             _text_in(rng, img, word, _col(rng), 0.5)
         alpha = np.zeros((h, width), np.uint8)
         if rng.random() < 0.5:
-            cv2.ellipse(alpha, (width // 2, h // 2), (width // 2 - 1, h // 2 - 1), 0, 0, 360, 255, -1)
+            cv2.ellipse(
+                alpha, (width // 2, h // 2), (width // 2 - 1, h // 2 - 1), 0, 0, 360, 255, -1
+            )
         else:
             alpha[:] = 255
         return img, alpha
@@ -105,5 +131,5 @@ def render_negative(rng: Rng, width: int, kind: NegativeKind | None = None) -> t
     img = np.zeros((h, width, 3), np.uint8)
     img[:] = _col(rng)
     mask = text_mask(word, font_index=_font(rng))
-    alpha = cv2.resize(mask, (width, h), interpolation=cv2.INTER_AREA)
+    alpha = u8(cv2.resize(mask, (width, h), interpolation=cv2.INTER_AREA))
     return img, alpha

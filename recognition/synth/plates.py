@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.synth.arrays import u8
 from recognition.synth.text import draw_text_box, font_count, font_paths
 
 PlateStyle = Literal["us", "eu", "eu_two_line", "br_old", "br_mercosur", "generic"]
@@ -159,7 +160,11 @@ def _render_us(rng: Rng) -> tuple[Bgr, str]:
         _scenery(rng, img)
     _gradient(rng, img, rng.uniform(0.0, 0.12))
     ink_choices: tuple[Rgb, ...] = (
-        (20, 30, 110), (10, 10, 10), (150, 20, 20), (20, 80, 40), (90, 20, 40),
+        (20, 30, 110),
+        (10, 10, 10),
+        (150, 20, 20),
+        (20, 80, 40),
+        (90, 20, 40),
     )
     ink = (_jitter(rng, (235, 235, 235)) if dark_bg
            else _jitter(rng, ink_choices[int(rng.integers(len(ink_choices)))], 10))  # fmt: skip
@@ -360,7 +365,9 @@ def _frame(rng: Rng, plate: Bgr, alpha: npt.NDArray[np.uint8]) -> tuple[Bgr, npt
 def render_plate(rng: Rng, style: PlateStyle | None = None) -> RenderedPlate:
     """Render one random plate, front-on, `PLATE_H` pixels tall (plus any frame)."""
     if style is None:
-        style = PLATE_STYLES[int(rng.choice(len(PLATE_STYLES), p=[0.34, 0.24, 0.07, 0.1, 0.13, 0.12]))]
+        style = PLATE_STYLES[
+            int(rng.choice(len(PLATE_STYLES), p=[0.34, 0.24, 0.07, 0.1, 0.13, 0.12]))
+        ]
     if style == "us":
         img, text = _render_us(rng)
     elif style == "eu":
@@ -378,7 +385,7 @@ def render_plate(rng: Rng, style: PlateStyle | None = None) -> RenderedPlate:
         _bolts(rng, img)
     alpha = _round_alpha(w, h, int(h * rng.uniform(0.0, 0.12)))
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    if style == "us" and rng.random() < 0.5 or rng.random() < 0.15:
+    if (style == "us" and rng.random() < 0.5) or rng.random() < 0.15:
         img, alpha, corners = _frame(rng, img, alpha)
     return RenderedPlate(image=img, alpha=alpha, corners=corners, text=text, style=style)
 
@@ -387,7 +394,7 @@ def real_plate(crop: Bgr) -> RenderedPlate:
     """Wrap a real plate crop (tight around the plate) as a renderable plate."""
     h, w = crop.shape[:2]
     scale = PLATE_H / max(h, 1)
-    img = cv2.resize(crop, (max(1, round(w * scale)), PLATE_H), interpolation=cv2.INTER_LINEAR)
+    img = u8(cv2.resize(crop, (max(1, round(w * scale)), PLATE_H), interpolation=cv2.INTER_LINEAR))
     h, w = img.shape[:2]
     alpha = np.full((h, w), 255, np.uint8)
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.synth import effects
+from recognition.synth.arrays import f32, u8
 from recognition.synth.negatives import render_negative
 from recognition.synth.plates import RenderedPlate, real_plate, render_plate
 from recognition.types import Box
@@ -80,8 +81,8 @@ def _procedural_background(rng: Rng, w: int, h: int) -> Bgr:
         cv2.line(img, (x, h), (int(w / 2 + (x - w / 2) * 0.2), horizon), (230, 230, 230),
                  int(rng.integers(1, 5)))  # fmt: skip
     texture = rng.normal(0, rng.uniform(2, 12), (h // 4 + 1, w // 4 + 1, 1)).astype(np.float32)
-    texture = cv2.resize(texture, (w, h))[..., None]
-    return np.clip(img.astype(np.float32) + texture, 0, 255).astype(np.uint8)
+    texture = f32(cv2.resize(texture, (w, h)))[..., None]
+    return u8(np.clip(img.astype(np.float32) + texture, 0, 255))
 
 
 def _crop_background(rng: Rng, src: Bgr, w: int, h: int) -> Bgr:
@@ -92,7 +93,7 @@ def _crop_background(rng: Rng, src: Bgr, w: int, h: int) -> Bgr:
     out = cv2.resize(src[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.5:
         out = out[:, ::-1].copy()
-    return out
+    return u8(out)
 
 
 def _draw_vehicle(rng: Rng, img: Bgr, cx: float, cy: float, plate_w: float, plate_h: float) -> None:
@@ -100,15 +101,25 @@ def _draw_vehicle(rng: Rng, img: Bgr, cx: float, cy: float, plate_w: float, plat
     bw = plate_w / rng.uniform(0.2, 0.38)
     bh = bw * rng.uniform(0.45, 0.8)
     top = cy - bh * rng.uniform(0.45, 0.75)
-    x1, x2, y1, y2 = cx - bw / 2 + rng.normal(0, bw * 0.04), cx + bw / 2 + rng.normal(0, bw * 0.04), top, top + bh
-    col = np.array(_CAR_COLORS[int(rng.integers(len(_CAR_COLORS)))], np.float32) + rng.normal(0, 12, 3)
+    x1, x2, y1, y2 = (
+        cx - bw / 2 + rng.normal(0, bw * 0.04),
+        cx + bw / 2 + rng.normal(0, bw * 0.04),
+        top,
+        top + bh,
+    )
+    col = np.array(_CAR_COLORS[int(rng.integers(len(_CAR_COLORS)))], np.float32) + rng.normal(
+        0, 12, 3
+    )
     col = np.clip(col, 0, 255)
     c = tuple(int(v) for v in col)
     dark = tuple(int(v * 0.55) for v in col)
     # cabin / glass above the body
     cab_top = y1 - bh * rng.uniform(0.3, 0.7)
     inset = bw * rng.uniform(0.08, 0.2)
-    cabin = np.array([[x1 + inset, cab_top], [x2 - inset, cab_top], [x2 - bw * 0.03, y1], [x1 + bw * 0.03, y1]], np.int32)
+    cabin = np.array(
+        [[x1 + inset, cab_top], [x2 - inset, cab_top], [x2 - bw * 0.03, y1], [x1 + bw * 0.03, y1]],
+        np.int32,
+    )
     cv2.fillPoly(img, [cabin], c, cv2.LINE_AA)
     glass = np.array([[x1 + inset * 1.3, cab_top + bh * 0.05], [x2 - inset * 1.3, cab_top + bh * 0.05],
                       [x2 - bw * 0.08, y1 - bh * 0.03], [x1 + bw * 0.08, y1 - bh * 0.03]], np.int32)  # fmt: skip
@@ -124,7 +135,9 @@ def _draw_vehicle(rng: Rng, img: Bgr, cx: float, cy: float, plate_w: float, plat
     xs, xe = max(0, int(x1)), min(img.shape[1], int(x2))
     if ye > ys and xe > xs:
         ramp = np.linspace(rng.uniform(0.8, 1.1), rng.uniform(0.6, 0.95), ye - ys, dtype=np.float32)
-        img[ys:ye, xs:xe] = np.clip(img[ys:ye, xs:xe] * ramp[:, None, None], 0, 255).astype(np.uint8)
+        img[ys:ye, xs:xe] = np.clip(img[ys:ye, xs:xe] * ramp[:, None, None], 0, 255).astype(
+            np.uint8
+        )
     # bumper below the plate, lights at the sides
     by = cy + plate_h * rng.uniform(0.6, 1.2)
     cv2.rectangle(img, (int(x1), int(by)), (int(x2), int(y2)), dark, -1)
@@ -158,7 +171,9 @@ def _destination_quad(rng: Rng, corners: npt.NDArray[np.float32], img_w: int, im
     shear = rng.normal(0, 0.06)
     pts[:, 0] += shear * pts[:, 1]
     angle = math.radians(float(np.clip(rng.normal(0, 5), -20, 20)))
-    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
+    rot = np.array(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32
+    )
     pts = pts @ rot.T + [cx, cy]
     return pts.astype(np.float32)
 
@@ -169,10 +184,10 @@ def _plate_effects(rng: Rng, plate: RenderedPlate) -> Bgr:
         img = effects.glare(img, rng, strength=rng.uniform(0.2, 0.8))
     if rng.random() < 0.15:  # dirt
         dirt = rng.normal(1.0, 0.15, (4, 8)).astype(np.float32)
-        dirt = cv2.resize(dirt, (img.shape[1], img.shape[0]))[..., None]
+        dirt = f32(cv2.resize(dirt, (img.shape[1], img.shape[0])))[..., None]
         img = np.clip(img * dirt, 0, 255).astype(np.uint8)
     gain = rng.uniform(0.6, 1.15)
-    return np.clip(img.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    return u8(np.clip(img.astype(np.float32) * gain, 0, 255))
 
 
 def _occlude(rng: Rng, img: Bgr, box: Box) -> None:
@@ -181,7 +196,13 @@ def _occlude(rng: Rng, img: Bgr, box: Box) -> None:
     if rng.random() < 0.5:
         bw = box.width * rng.uniform(0.05, 0.3)
         x = box.x1 + rng.uniform(-0.1, 1.0) * box.width
-        cv2.rectangle(img, (int(x), int(box.y1 - box.height)), (int(x + bw), int(box.y2 + box.height)), col, -1)
+        cv2.rectangle(
+            img,
+            (int(x), int(box.y1 - box.height)),
+            (int(x + bw), int(box.y2 + box.height)),
+            col,
+            -1,
+        )
     else:
         side = rng.random() < 0.5
         cover = box.width * rng.uniform(0.1, 0.35)
@@ -217,7 +238,9 @@ class SceneGenerator:
     def _background(self, rng: Rng) -> Bgr:
         w, h = self.config.width, self.config.height
         if self.backgrounds and rng.random() < 0.6:
-            return _crop_background(rng, self.backgrounds[int(rng.integers(len(self.backgrounds)))], w, h)
+            return _crop_background(
+                rng, self.backgrounds[int(rng.integers(len(self.backgrounds)))], w, h
+            )
         return _procedural_background(rng, w, h)
 
     def _paste(self, img: Bgr, src: Bgr, alpha: npt.NDArray[np.uint8],
@@ -238,14 +261,23 @@ class SceneGenerator:
         scale = math.sqrt(abs(float(np.linalg.det(m[:2, :2])))) if m[2, 2] else 1.0
         if scale < 0.5:  # pre-shrink to avoid aliasing when shrinking a lot
             k = max(1, int(1 / scale / 2))
-            src = cv2.resize(src, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
-            alpha = cv2.resize(alpha, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
+            src = u8(
+                cv2.resize(src, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
+            )
+            alpha = u8(
+                cv2.resize(alpha, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
+            )
             shrink = np.diag([sw / src.shape[1], sh / src.shape[0], 1.0])
             shift = shift @ shrink
         warped = cv2.warpPerspective(src, shift, size, flags=cv2.INTER_LINEAR)
-        a = cv2.warpPerspective(alpha, shift, size, flags=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        a = (
+            cv2.warpPerspective(alpha, shift, size, flags=cv2.INTER_LINEAR).astype(np.float32)
+            / 255.0
+        )
         roi = img[y1:y2, x1:x2].astype(np.float32)
-        img[y1:y2, x1:x2] = (roi * (1 - a[..., None]) + warped.astype(np.float32) * a[..., None]).astype(np.uint8)
+        img[y1:y2, x1:x2] = (
+            roi * (1 - a[..., None]) + warped.astype(np.float32) * a[..., None]
+        ).astype(np.uint8)
         full[y1:y2, x1:x2] = a
         return full
 
@@ -260,7 +292,9 @@ class SceneGenerator:
         n_plates = 0 if rng.random() < cfg.empty_share else int(rng.integers(1, cfg.max_plates + 1))
         n_neg = int(rng.integers(0, cfg.max_negatives + 1))
         # far-away vehicles first so nearer ones overlap them
-        widths = sorted(_log_uniform(rng, cfg.min_plate_width, cfg.max_plate_width) for _ in range(n_plates))
+        widths = sorted(
+            _log_uniform(rng, cfg.min_plate_width, cfg.max_plate_width) for _ in range(n_plates)
+        )
         for pw in widths:
             plate = self._plate(rng)
             pimg = _plate_effects(rng, plate)
@@ -281,7 +315,12 @@ class SceneGenerator:
             src_q = np.array([[0, 0], [iw, 0], [iw, ih], [0, ih]], np.float32)
             m = cv2.getPerspectiveTransform(src_q, quad)
             pc = cv2.perspectiveTransform(plate.corners.reshape(1, 4, 2), m).reshape(4, 2)
-            full = Box(float(pc[:, 0].min()), float(pc[:, 1].min()), float(pc[:, 0].max()), float(pc[:, 1].max()))
+            full = Box(
+                float(pc[:, 0].min()),
+                float(pc[:, 1].min()),
+                float(pc[:, 0].max()),
+                float(pc[:, 1].max()),
+            )
             taken.append(Box(full.x1 - pw * 0.6, full.y1 - ph, full.x2 + pw * 0.6, full.y2 + ph))
             vis = full.clip(w, h)
             if full.area <= 0 or vis.area / full.area < 0.35 or vis.width < 4 or vis.height < 3:
@@ -295,16 +334,25 @@ class SceneGenerator:
             nimg, nalpha = render_negative(rng, nw)
             nh = nimg.shape[0]
             for _ in range(8):
-                x, y = int(rng.integers(-nw // 4, w - nw * 3 // 4)), int(rng.integers(-nh // 4, h - nh * 3 // 4))
+                x, y = (
+                    int(rng.integers(-nw // 4, w - nw * 3 // 4)),
+                    int(rng.integers(-nh // 4, h - nh * 3 // 4)),
+                )
                 cand = Box(x, y, x + nw, y + nh)
                 if all(cand.iou(b) == 0.0 and not _overlaps(cand, b) for b in boxes):
-                    quad = np.array([[x, y], [x + nw, y], [x + nw, y + nh], [x, y + nh]], np.float32)
+                    quad = np.array(
+                        [[x, y], [x + nw, y], [x + nw, y + nh], [x, y + nh]], np.float32
+                    )
                     quad += rng.normal(0, nw * 0.03, (4, 2)).astype(np.float32)
                     self._paste(img, nimg, nalpha, quad)
                     break
         r = rng.random()
         mode: effects.Lighting = (
-            "night" if r < cfg.night_share else "infrared" if r < cfg.night_share + cfg.infrared_share else "day"
+            "night"
+            if r < cfg.night_share
+            else "infrared"
+            if r < cfg.night_share + cfg.infrared_share
+            else "day"
         )
         img = effects.relight(img, rng, mode, plate_mask)
         if rng.random() < 0.1:

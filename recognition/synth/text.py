@@ -17,6 +17,8 @@ import numpy.typing as npt
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
+from recognition.synth.arrays import u8
+
 log = logging.getLogger(__name__)
 
 Mask = npt.NDArray[np.uint8]
@@ -81,7 +83,7 @@ def font_count() -> int:
 def _ttf_mask(text: str, font_index: int) -> Mask:
     font = _pil_font(font_paths()[font_index])
     left, top, right, bottom = font.getbbox(text)
-    img = PILImage.new("L", (right - left + 8, bottom - top + 8), 0)
+    img = PILImage.new("L", (int(right - left) + 8, int(bottom - top) + 8), 0)
     ImageDraw.Draw(img).text((4 - left, 4 - top), text, fill=255, font=font)
     return np.asarray(img, dtype=np.uint8)
 
@@ -113,7 +115,7 @@ def text_mask(text: str, *, font_index: int, weight: int = 0) -> Mask:
         mask = _hershey_mask(text, face, 3 + weight)
     if weight > 0 and font_index < n_ttf:
         k = 1 + 2 * weight
-        mask = cv2.dilate(mask, np.ones((k, k), np.uint8))
+        mask = u8(cv2.dilate(mask, np.ones((k, k), np.uint8)))
     return _trim(mask)
 
 
@@ -121,13 +123,13 @@ def fit_mask(mask: Mask, width: int, height: int) -> Mask:
     """Resize a trimmed ink mask to exactly width x height pixels."""
     width, height = max(1, width), max(1, height)
     interp = cv2.INTER_AREA if mask.shape[1] > width else cv2.INTER_LINEAR
-    return cv2.resize(mask, (width, height), interpolation=interp)
+    return u8(cv2.resize(mask, (width, height), interpolation=interp))
 
 
 def natural_width(mask: Mask, height: int) -> int:
     """Width the mask would have at `height` pixels tall keeping its aspect."""
     h, w = mask.shape[:2]
-    return max(1, round(w * height / max(h, 1)))
+    return max(1, round(int(w) * height / max(int(h), 1)))
 
 
 def paint(

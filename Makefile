@@ -1,0 +1,41 @@
+# One entry point for people and CI. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PIP    := $(VENV)/bin/pip
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test lint unit bench train-detector clean
+
+install: $(VENV)/.installed
+
+# torch first (the pinned build), then the project, then face-recognition without
+# its dependencies so dlib is not compiled (dlib-bin provides it).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps face-recognition==1.3.0
+	touch $@
+
+demo: install
+	$(BIN)/lanecap demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest
+
+test: lint unit
+
+bench: install
+	$(BIN)/python -m bench.bench_detector
+
+train-detector: install
+	nice -n 10 $(BIN)/lanecap train detector
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

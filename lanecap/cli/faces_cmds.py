@@ -1,0 +1,94 @@
+"""`lanecap eval faces` and `lanecap calibrate faces` (added to their groups by the CLI)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _fmt(x: float | int | None, spec: str = ".4f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+@click.command("faces")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the figures as JSON here (keys: n_images, detect_rate, tar_far_1e3, "
+    "tar_far_1e2, eer, rank1, ms_p50).",
+)
+@click.option("--model", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True)
+@click.option(
+    "--clahe", type=click.Choice(["auto", "off", "always"]), default="auto", show_default=True
+)
+def eval_faces(*, manifest: Path, json_out: Path | None, model: str, clahe: str) -> None:
+    """Face detection rate, verification TAR at FAR 1e-3/1e-2, EER, rank-1 and ms/face on a
+    `file,identity` MANIFEST.
+
+    Every manifest row counts in the detection rate (unreadable or faceless images are
+    misses); pair and rank-1 figures use the largest face of each image that has one.
+    """
+    from recognition.faces.encoder import FaceRecognitionEncoder
+    from recognition.faces.evaluate import evaluate_faces_detailed
+
+    encoder = FaceRecognitionEncoder(model=model, clahe=clahe)  # type: ignore[arg-type]
+    ev = evaluate_faces_detailed(manifest, encoder=encoder)
+    click.echo(f"{manifest}  (model {model}, CLAHE {clahe})")
+    click.echo(
+        f"images {ev.n_images}  detected {ev.n_detected}  detect_rate {_fmt(ev.detect_rate)}  "
+        f"(quality-rejected {ev.n_rejected_by_quality})"
+    )
+    click.echo(
+        f"pairs genuine {ev.n_genuine} impostor {ev.n_impostor}  "
+        f"TAR@FAR1e-3 {_fmt(ev.tar_far_1e3)} (t={_fmt(ev.threshold_far_1e3, '.3f')})  "
+        f"TAR@FAR1e-2 {_fmt(ev.tar_far_1e2)} (t={_fmt(ev.threshold_far_1e2, '.3f')})  "
+        f"EER {_fmt(ev.eer)} (t={_fmt(ev.threshold_eer, '.3f')})"
+    )
+    click.echo(
+        f"rank-1 {_fmt(ev.rank1)} over {ev.n_rank1_probes} probes  "
+        f"ms/face p50 {_fmt(ev.ms_p50, '.1f')}"
+    )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(ev.as_dict(), indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_out}")
+
+
+@click.command("faces")
+@click.argument(
+    "manifests",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Calibration JSON to write (the shipped one is recognition/faces/calibration.json).",
+)
+@click.option("--far", "far_target", type=float, default=1e-3, show_default=True)
+def calibrate_faces(*, manifests: tuple[Path, ...], out: Path, far_target: float) -> None:
+    """Calibrate the face-match threshold at a pair-level FAR on `file,identity` MANIFESTS."""
+    from recognition.faces.calibrate import calibrate
+    from recognition.faces.encoder import FaceRecognitionEncoder
+
+    if not 0.0 < far_target < 1.0:
+        raise click.BadParameter("must be in (0, 1)", param_hint="--far")
+    record = calibrate(list(manifests), encoder=FaceRecognitionEncoder(), far_target=far_target)
+    op = record["operating_point"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    click.echo(
+        f"threshold {op['threshold']:.2f}: FAR {op['far']:.5f} over {op['n_impostor']} impostor "
+        f"pairs, FRR {op['frr']:.4f} over {op['n_genuine']} genuine pairs; "
+        f"strict {op['strict']:.2f}; wrote {out}"
+    )

@@ -1,0 +1,182 @@
+"""`lanecap train detector` and `lanecap eval plates` (added to their groups by the CLI)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+log = logging.getLogger(__name__)
+
+MAP_FLOOR_CONF = 0.01
+"""Detections down to this score feed mAP50; precision/recall use --conf."""
+
+
+@click.command("detector")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("var/plate_detector"),
+    show_default=True,
+    help="Folder for dataset, run, weights, ONNX and metrics.",
+)
+@click.option("--epochs", type=int, default=14, show_default=True)
+@click.option(
+    "--imgsz",
+    type=int,
+    default=None,
+    help="Training image size [default: 320 tiles cut at inference scale from scratch; "
+    "640 (= inference size, whole frames) with --finetune].",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--synthetic",
+    "synthetic",
+    type=int,
+    default=3000,
+    show_default=True,
+    help="Number of synthetic training scenes.",
+)
+@click.option(
+    "--finetune",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Site dataset (YOLO data yaml or folder with images/ labels/): fine-tune the shipped model.",
+)
+@click.option("--threads", type=int, default=2, show_default=True, help="Torch CPU threads.")
+@click.option("--batch", type=int, default=16, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option(
+    "--real-repeat",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Tiles cut from each real training image per pass.",
+)
+@click.option("--no-real", is_flag=True, help="Synthetic data only (ignore the shared dev sets).")
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Root of the shared data (default $LANECAP_DATA or /work/shared/data).",
+)
+def train_detector(
+    *,
+    out: Path,
+    epochs: int,
+    imgsz: int | None,
+    seed: int,
+    device: str,
+    synthetic: int,
+    finetune: Path | None,
+    threads: int,
+    batch: int,
+    workers: int,
+    real_repeat: int,
+    no_real: bool,
+    data_root: Path | None,
+) -> None:
+    """Train the plate detector (or fine-tune it on a site's footage) and export ONNX."""
+    from recognition.plates.train import DATA_ROOT, TrainConfig, default_real_sources
+    from recognition.plates.train import train_detector as run_training
+
+    sources: dict[str, Any] = {}
+    if not no_real and finetune is None:
+        sources = default_real_sources(data_root or DATA_ROOT)
+    config = TrainConfig(
+        out=out, epochs=epochs, imgsz=imgsz or (640 if finetune else 320), seed=seed, device=device,  # type: ignore[arg-type]
+        synthetic=synthetic, finetune=finetune, threads=threads, batch=batch, workers=workers,
+        real_repeat=real_repeat, **sources,
+    )  # fmt: skip
+    result = run_training(config)
+    click.echo(f"weights: {result.weights}")
+    click.echo(f"onnx:    {result.onnx}")
+    click.echo(f"metrics: {result.metrics_json}")
+
+
+def _load_reader(threads: int) -> Any:
+    try:
+        from recognition.plates.reader import EasyOcrReader
+    except ImportError as err:
+        log.warning("no plate reader available (%s); read_exact will be null", err)
+        return None
+    return EasyOcrReader(threads=threads)
+
+
+@click.command("plates")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report as JSON here.",
+)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--no-read", is_flag=True, help="Detection only; read_exact is null.")
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="ONNX detector (default: the shipped recognition/models/plate_yolo.onnx).",
+)
+@click.option(
+    "--conf", type=float, default=None, help="Operating score threshold for precision/recall."
+)
+@click.option("--imgsz", type=int, default=None, help="Letterbox size (default 640).")
+@click.option(
+    "--precision-rule",
+    type=click.Choice(["strict", "single-label-lenient"]),
+    default="strict",
+    show_default=True,
+    help="strict: every unmatched detection is a false positive. single-label-lenient: in images "
+    "with exactly one labelled plate, unmatched detections are not counted (for sets that label "
+    "one plate per image).",
+)
+def eval_plates(
+    *,
+    manifest: Path,
+    json_out: Path | None,
+    threads: int,
+    no_read: bool,
+    model: Path | None,
+    conf: float | None,
+    imgsz: int | None,
+    precision_rule: str,
+) -> None:
+    """Detection precision/recall (IoU 0.5), mAP50, ms/image and read accuracy on MANIFEST."""
+    from recognition.plates.detector import DEFAULT_CONF, DEFAULT_IMGSZ, YoloPlateDetector
+    from recognition.plates.evaluate import evaluate_plates
+
+    detector = YoloPlateDetector(
+        model, threads=threads, conf=MAP_FLOOR_CONF, imgsz=imgsz or DEFAULT_IMGSZ
+    )
+    reader = None if no_read else _load_reader(threads)
+    operating = DEFAULT_CONF if conf is None else conf
+    report = evaluate_plates(
+        manifest, detector=detector, reader=reader, score_threshold=operating,
+        rule=precision_rule,  # type: ignore[arg-type]
+    )  # fmt: skip
+    click.echo(f"{manifest}  (IoU 0.5, score >= {operating}, precision rule: {precision_rule})")
+    header = f"{'group':<16}{'images':>7}{'prec':>8}{'recall':>8}{'mAP50':>8}{'read':>8}{'p50ms':>8}{'p95ms':>8}"
+    click.echo(header)
+    rows = [("ALL", report), *report["per_group"].items()]
+    for name, r in rows:
+        cells = [
+            r[k] for k in ("det_precision", "det_recall", "map50", "read_exact", "ms_p50", "ms_p95")
+        ]
+        text = "".join(
+            f"{'-' if v is None else f'{v:.3f}' if k < 4 else f'{v:.1f}':>8}"
+            for k, v in enumerate(cells)
+        )
+        click.echo(f"{name:<16}{r['n_images']:>7}{text}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2))
+        click.echo(f"wrote {json_out}")

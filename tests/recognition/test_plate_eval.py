@@ -1,0 +1,160 @@
+"""Plate evaluation: matching, AP, precision rules, manifests, the CLI, real data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognition.plates.evaluate import average_precision, evaluate_plates, match_detections
+from recognition.plates.manifest import load_manifest, split_key, split_of
+from recognition.types import Box, Image, PlateDetection, PlateRead
+
+SHARED = Path(
+    os.environ.get("LANECAP_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
+)
+SHIPPED = Path(__file__).resolve().parents[2] / "recognition" / "models" / "plate_yolo.onnx"
+
+
+class FixedDetector:
+    """Returns the same detections for every image."""
+
+    def __init__(self, dets: list[PlateDetection]) -> None:
+        self.dets = dets
+
+    def detect(self, image: Image) -> list[PlateDetection]:
+        return list(self.dets)
+
+
+class FixedReader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def read(self, crop: Image) -> PlateRead | None:
+        return PlateRead(self.text, 0.9)
+
+
+def _manifest(tmp_path: Path, rows: list[str], files: list[str]) -> Path:
+    for f in files:
+        p = tmp_path / f
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), np.zeros((100, 200, 3), np.uint8))
+    m = tmp_path / "manifest.csv"
+    m.write_text("file,plate_text,x,y,w,h\n" + "\n".join(rows) + "\n")
+    return m
+
+
+def test_match_is_greedy_by_score_one_to_one() -> None:
+    labels = (Box(0, 0, 10, 10),)
+    dets = [PlateDetection(Box(0, 0, 10, 10), 0.5), PlateDetection(Box(1, 0, 11, 10), 0.9)]
+    out = match_detections(dets, labels)
+    assert [(d.score, m) for d, m in out] == [(0.9, 0), (0.5, None)]
+
+
+def test_average_precision() -> None:
+    assert average_precision([(0.9, True), (0.8, True)], 2) == pytest.approx(1.0)
+    assert average_precision([(0.9, False), (0.8, True)], 1) == pytest.approx(0.5)
+    assert average_precision([(0.9, True)], 2) == pytest.approx(0.5)
+    assert average_precision([], 3) == 0.0
+    assert average_precision([(0.9, False)], 0) is None
+
+
+def test_manifest_groups_rows_and_crops(tmp_path: Path) -> None:
+    m = _manifest(
+        tmp_path,
+        ["a/x.jpg,AB 123,10,10,40,20", "a/x.jpg,,100,10,40,20", "b/y.jpg,CD-456,,,,"],
+        ["a/x.jpg", "b/y.jpg"],
+    )
+    items = {i.rel: i for i in load_manifest(m)}
+    assert items["a/x.jpg"].boxes == (Box(10, 10, 50, 30), Box(100, 10, 140, 30))
+    assert items["a/x.jpg"].texts == ("AB123", "")
+    assert items["a/x.jpg"].group == "a"
+    assert not items["b/y.jpg"].boxes_known and items["b/y.jpg"].texts == ("CD456",)
+
+
+def test_split_keeps_frame_neighbours_together() -> None:
+    assert split_key("images/ride_001_t1201.jpg") == split_key("images/ride_001_t1219.jpg")
+    assert split_key("images/ride_001_t1201.jpg") != split_key("images/ride_001_t1261.jpg")
+    splits = [split_of(f"img_{i:04d}_x.jpg") for i in range(400)]
+    assert 0.12 < splits.count("val") / 400 < 0.28
+
+
+def test_metrics_strict_and_lenient(tmp_path: Path) -> None:
+    m = _manifest(
+        tmp_path,
+        ["g1/a.jpg,AB123,10,10,40,20", "g2/b.jpg,CD456,10,10,40,20"],
+        ["g1/a.jpg", "g2/b.jpg"],
+    )
+    det = FixedDetector(
+        [PlateDetection(Box(10, 10, 50, 30), 0.9), PlateDetection(Box(120, 50, 160, 70), 0.6)]
+    )
+    strict = evaluate_plates(m, detector=det, reader=FixedReader("AB123"), score_threshold=0.5)
+    assert set(strict) == {"n_images", "det_precision", "det_recall", "map50", "read_exact", "ms_p50",
+                           "ms_p95", "per_group"}  # fmt: skip
+    assert strict["n_images"] == 2 and strict["det_recall"] == 1.0
+    assert strict["det_precision"] == 0.5 and strict["map50"] == pytest.approx(1.0)
+    assert strict["read_exact"] == 0.5
+    assert (
+        strict["per_group"]["g1"]["read_exact"] == 1.0
+        and strict["per_group"]["g2"]["read_exact"] == 0.0
+    )
+    lenient = evaluate_plates(m, detector=det, score_threshold=0.5, rule="single-label-lenient")
+    assert lenient["det_precision"] == 1.0 and lenient["read_exact"] is None
+    high = evaluate_plates(m, detector=det, score_threshold=0.95)
+    assert high["det_recall"] == 0.0 and high["det_precision"] == 1.0
+
+
+def test_missed_plates_count_as_wrong_reads(tmp_path: Path) -> None:
+    m = _manifest(tmp_path, ["a.jpg,AB123,10,10,40,20"], ["a.jpg"])
+    r = evaluate_plates(m, detector=FixedDetector([]), reader=FixedReader("AB123"))
+    assert r["det_recall"] == 0.0 and r["read_exact"] == 0.0 and r["map50"] == 0.0
+    assert r["per_group"]["."]["n_images"] == 1
+
+
+def test_eval_cli_writes_json(tmp_path: Path) -> None:
+    if not SHIPPED.is_file():
+        pytest.skip(f"shipped model absent: {SHIPPED}")
+    from click.testing import CliRunner
+
+    from lanecap.cli.plates_cmds import eval_plates
+
+    m = _manifest(tmp_path, ["cars/a.jpg,AB123,10,10,40,20"], ["cars/a.jpg"])
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(
+        eval_plates, [str(m), "--json", str(out), "--no-read", "--threads", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    assert report["read_exact"] is None and "cars" in report["per_group"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["openalpr-us-dev", "romania-detect"])
+def test_shipped_detector_on_shared_data(name: str) -> None:
+    manifest = SHARED / "plates" / name / "manifest.csv"
+    if not manifest.is_file():
+        pytest.skip(f"real data not available: {manifest} is absent")
+    if not SHIPPED.is_file():
+        pytest.skip(f"shipped model absent: {SHIPPED}")
+    from recognition.plates.detector import YoloPlateDetector
+
+    r = evaluate_plates(manifest, detector=YoloPlateDetector(threads=2))
+    assert r["det_recall"] >= 0.85
+    assert r["det_precision"] >= 0.7
+
+
+@pytest.mark.parametrize("name", ["openalpr-us-dev", "romania-detect", "openalpr-us-crops"])
+def test_shared_manifests_load(name: str) -> None:
+    manifest = SHARED / "plates" / name / "manifest.csv"
+    if not manifest.is_file():
+        pytest.skip(f"real data not available: {manifest} is absent")
+    items = load_manifest(manifest)
+    assert items
+    for item in items:
+        assert item.path.is_file()
+        assert all(b.width > 0 and b.height > 0 for b in item.boxes)
+    assert {split_of(i.rel) for i in items} == {"train", "val"}

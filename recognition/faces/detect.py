@@ -28,6 +28,11 @@ on CPU)."""
 
 Point = tuple[float, float]
 
+DEFAULT_MIN_SCORE: dict[DetectorModel, float] = {"hog": 0.2, "cnn": 0.0}
+"""Detections scoring below this are dropped (detector units: HOG SVM margin,
+MMOD confidence). On the development photos true HOG faces scored >= 0.40;
+the 0.2 cut removes the weak false positives of the upsampled retry."""
+
 
 @dataclass(frozen=True)
 class Landmarks5:
@@ -83,7 +88,7 @@ class FaceDetector:
     Frames larger than ``max_side`` are shrunk for detection only (landmarks
     are fitted at full resolution). With ``retry_upsample`` a frame in which
     nothing is found is searched once more at twice the resolution, which
-    reaches faces down to ~40 px at a quarter of the cost of always upsampling.
+    reaches faces down to ~40 px without paying 4x the time on every frame.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class FaceDetector:
         retry_upsample: bool = True,
         max_side: int | None = 1280,
         clahe_mode: ClaheMode = "auto",
+        min_score: float | None = None,
     ) -> None:
         if upsample < 0:
             raise ValueError("upsample must be >= 0")
@@ -104,6 +110,7 @@ class FaceDetector:
         self.retry_upsample = retry_upsample
         self.max_side = max_side
         self.clahe_mode: ClaheMode = clahe_mode
+        self.min_score = DEFAULT_MIN_SCORE[model] if min_score is None else min_score
         dlib: Any = importlib.import_module("dlib")
         models = load_models_module()
         self._dlib = dlib
@@ -180,7 +187,7 @@ class FaceDetector:
                 out.append(
                     ((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(d.confidence))
                 )
-        return out
+        return [(box, score) for box, score in out if score >= self.min_score]
 
 
 def _landmarks(shape: Any) -> Landmarks5:

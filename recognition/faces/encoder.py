@@ -40,6 +40,7 @@ class FaceRecognitionEncoder:
         retry_upsample: bool = True,
         max_side: int | None = 1280,
         clahe: ClaheMode = "auto",
+        min_score: float | None = None,
         num_jitters: int = 1,
         gate: QualityGate | None = None,
     ) -> None:
@@ -51,6 +52,7 @@ class FaceRecognitionEncoder:
             retry_upsample=retry_upsample,
             max_side=max_side,
             clahe_mode=clahe,
+            min_score=min_score,
         )
         self.num_jitters = num_jitters
         self.gate = gate if gate is not None else QualityGate()

@@ -94,3 +94,16 @@ def eval_group() -> None:
 @main.group("train")
 def train_group() -> None:
     """Train the models lanecap ships (offline, reproducible from a seed)."""
+
+
+@main.group("calibrate")
+def calibrate_group() -> None:
+    """Calibrate decision thresholds on labelled data."""
+
+
+from lanecap.cli import faces_cmds, plates_cmds  # noqa: E402
+
+eval_group.add_command(plates_cmds.eval_plates)
+eval_group.add_command(faces_cmds.eval_faces)
+train_group.add_command(plates_cmds.train_detector)
+calibrate_group.add_command(faces_cmds.calibrate_faces)

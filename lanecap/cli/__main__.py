@@ -1,0 +1,3 @@
+from lanecap.cli import main
+
+main()

@@ -212,6 +212,8 @@ def load_settings(path: Path | None, env: dict[str, str] | None = None) -> Setti
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([f"{path}: cannot read config file ({err.strerror})"]) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {err.start})"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from capture.types import Frame
 from lanecap import components
 from lanecap.archive import Archive
-from lanecap.cli import Context, pass_ctx, reports_errors
+from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.config import Settings, load_settings, resolve_sources
 from lanecap.errors import ConfigError
 from lanecap.runner import RunStats, run_lane

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lanecap.cli import Context, pass_ctx, reports_errors
+from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.services.runtime import embedded_pair, storage_endpoints
 from storage.db import migrate
 

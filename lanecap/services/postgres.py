@@ -59,11 +59,12 @@ def _open_path_for(user: str, path: Path) -> None:
 def _run(
     args: list[str], *, user: str | None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    if user is None:
+        return subprocess.run(
+            args, check=False, capture_output=True, text=True, timeout=timeout, cwd="/"
+        )
     # Drop root's groups too: a root group on the parents would hide their o+x bits.
-    ids: dict[str, object] = {}
-    if user is not None:
-        pw = pwd.getpwnam(user)
-        ids = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+    pw = pwd.getpwnam(user)
     return subprocess.run(
         args,
         check=False,
@@ -71,7 +72,9 @@ def _run(
         text=True,
         timeout=timeout,
         cwd="/",
-        **ids,  # type: ignore[call-overload]
+        user=pw.pw_uid,
+        group=pw.pw_gid,
+        extra_groups=[],
     )
 
 

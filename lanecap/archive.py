@@ -1,7 +1,15 @@
-"""Turns pipeline crossings into stored records: crops to S3 first, then one DB transaction."""
+"""Turns pipeline crossings into stored records: sealed crops to S3 first, then one DB transaction.
+
+Everything personal is encrypted here, on the lane node, before it leaves the process:
+a fresh data key per crossing and data class (plates: plate crop and the sealed record with
+the plate texts; faces: face crop and embedding), each wrapped to the agency PUBLIC key.
+The node cannot read back what it wrote; `lanecap.evidence` opens it on the officer service.
+The database gets the plate's blind index and the key-rotated embedding for search.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,11 +18,14 @@ import cv2
 import numpy as np
 
 from lanecap.config import LaneConfig, Settings
+from lanecap.keys import LaneKeys, lane_keys
 from lanecap.pipeline import Crossing
 from lanecap.services.runtime import Endpoints
 from recognition.types import Image
 from storage import crossings as repo
+from storage.crypto import DataKey, WrappedKey, embedding_bytes
 from storage.db import migrate, open_pool
+from storage.errors import IntegrityError
 from storage.objects import DataClass, ObjectStore, StoredObject, object_key
 
 log = logging.getLogger(__name__)
@@ -37,8 +48,11 @@ class Archive:
 
     settings: Settings
     endpoints: Endpoints
+    keys: LaneKeys | None = None
 
     def __post_init__(self) -> None:
+        if self.keys is None:
+            self.keys = lane_keys(self.settings, embedded=bool(self.endpoints.embedded))
         migrate(self.endpoints.admin_url)
         self.pool = open_pool(self.endpoints.database_url, size=self.settings.database.pool_size)
         self.objects = ObjectStore(
@@ -49,7 +63,7 @@ class Archive:
             region=self.endpoints.s3_region,
             bucket_prefix=self.settings.object_store.bucket_prefix,
         )
-        self.objects.ensure_buckets()
+        self.objects.ensure_buckets(object_lock=True)
 
     def close(self) -> None:
         self.pool.close()
@@ -63,17 +77,70 @@ class Archive:
             config=lane.model_dump(mode="json"),
         )
 
-    def _put(self, c: Crossing, data_class: DataClass, name: str, image: Image) -> StoredObject:
-        key = object_key(lane_id=c.lane_id, crossing_id=str(c.id), at=_ts(c.started_at), name=name)
-        return self.objects.put(data_class, key, _jpeg(image), content_type="image/jpeg")
+    def _put(
+        self, c: Crossing, data_class: DataClass, name: str, key: DataKey, kind: str, data: bytes
+    ) -> StoredObject:
+        okey = object_key(lane_id=c.lane_id, crossing_id=str(c.id), at=_ts(c.started_at), name=name)
+        blob = key.encrypt(data, slot=f"{c.id}/{kind}")
+        try:
+            return self.objects.put(data_class, okey, blob, content_type="application/octet-stream")
+        except IntegrityError:
+            # Left by an attempt whose database write never committed: its data key is
+            # gone, so the old ciphertext is unreadable and may be replaced.
+            self.objects.purge(self.objects.bucket(data_class), okey)
+            return self.objects.put(data_class, okey, blob, content_type="application/octet-stream")
 
     def store(self, c: Crossing) -> bool:
-        """Store one crossing; False when it was already stored (a replay)."""
+        """Store one crossing, sealed; False when it was already stored (a replay)."""
+        assert self.keys is not None
+        if repo.crossing_exists(self.pool, c.id):
+            return False
+        plates_key = DataKey.generate()
+        keys: list[WrappedKey] = [self.keys.sealer.wrap(plates_key, purpose="plates")]
         objects: list[tuple[str, StoredObject]] = []
         if c.best_plate is not None:
-            objects.append(("plate_crop", self._put(c, "plates", "plate.jpg", c.best_plate.crop)))
+            objects.append(
+                (
+                    "plate_crop",
+                    self._put(
+                        c, "plates", "plate.lce", plates_key, "plate_crop", _jpeg(c.best_plate.crop)
+                    ),
+                )
+            )
+        faces: tuple[repo.FaceRecord, ...] = ()
         if c.driver is not None:
-            objects.append(("face_crop", self._put(c, "faces", "face.jpg", c.driver.crop)))
+            faces_key = DataKey.generate()
+            keys.append(self.keys.sealer.wrap(faces_key, purpose="faces"))
+            f = c.driver.face
+            encoding = np.asarray(f.encoding, dtype=np.float32)
+            objects.append(
+                (
+                    "face_crop",
+                    self._put(c, "faces", "face.lce", faces_key, "face_crop", _jpeg(c.driver.crop)),
+                )
+            )
+            objects.append(
+                (
+                    "face_embedding",
+                    self._put(
+                        c,
+                        "faces",
+                        "embedding.lce",
+                        faces_key,
+                        "face_embedding",
+                        embedding_bytes(encoding),
+                    ),
+                )
+            )
+            faces = (
+                repo.FaceRecord(
+                    camera_id=c.driver.camera_id,
+                    seen_at=_ts(c.driver.timestamp),
+                    box=(f.box.x1, f.box.y1, f.box.x2, f.box.y2),
+                    quality=f.quality,
+                    embedding=self.keys.search.protect_embedding(encoding),
+                ),
+            )
         reads = tuple(
             repo.PlateReadRecord(
                 camera_id=p.camera_id,
@@ -86,30 +153,23 @@ class Archive:
                     p.detection.box.y2,
                 ),
                 det_score=p.detection.score,
-                text=p.read.text if p.read else None,
+                text=None,
                 confidence=p.read.confidence if p.read else None,
                 char_conf=p.read.char_confidences if p.read else (),
             )
             for p in c.plates
         )
-        faces: tuple[repo.FaceRecord, ...] = ()
-        if c.driver is not None:
-            f = c.driver.face
-            faces = (
-                repo.FaceRecord(
-                    camera_id=c.driver.camera_id,
-                    seen_at=_ts(c.driver.timestamp),
-                    box=(f.box.x1, f.box.y1, f.box.x2, f.box.y2),
-                    quality=f.quality,
-                    embedding=np.asarray(f.encoding, dtype=np.float32),
-                ),
-            )
+        sealed = {
+            "v": 1,
+            "plate_text": c.plate.text if c.plate else None,
+            "read_texts": [p.read.text if p.read else None for p in c.plates],
+        }
         record = repo.CrossingRecord(
             id=c.id,
             lane_id=c.lane_id,
             started_at=_ts(c.started_at),
             ended_at=_ts(c.ended_at),
-            plate_text=c.plate.text if c.plate else None,
+            plate_text=None,
             plate_conf=c.plate.confidence if c.plate else None,
             plate_region=None,
             plate_flags=c.plate_flags,
@@ -118,5 +178,10 @@ class Archive:
             reads=reads,
             faces=faces,
             objects=tuple(objects),
+            sealed=plates_key.encrypt(
+                json.dumps(sealed, separators=(",", ":")).encode("utf-8"), slot=f"{c.id}/record"
+            ),
+            plate_index=self.keys.search.plate_index(c.plate.text) if c.plate else None,
+            keys=tuple(keys),
         )
         return repo.save_crossing(self.pool, record)

@@ -108,6 +108,36 @@ class RetentionConfig(_Model):
     audit_days: int = Field(default=2555, ge=365, le=7300, description="Audit log entries.")
 
 
+class KeysConfig(_Model):
+    dir: Path | None = Field(
+        default=None,
+        description=(
+            "Key directory (agency.pub, search.key; private keys only on the officer service);"
+            " unset = data_dir/keys. Env LANECAP_KEYS_DIR."
+        ),
+    )
+    auto_create: bool = Field(
+        default=True,
+        description="With embedded storage (demo), create a missing key set under the key dir.",
+    )
+
+
+class SecurityConfig(_Model):
+    searches_per_hour: int = Field(
+        default=120, ge=1, le=10000, description="Searches a user may run per hour."
+    )
+    flag_searches_per_day: int = Field(
+        default=300, ge=1, le=100000, description="Daily searches that flag a user for review."
+    )
+    max_failed_logins: int = Field(
+        default=8, ge=1, le=100, description="Failed logins after which an account is disabled."
+    )
+    token_days: int = Field(default=365, ge=1, le=3650, description="Lane token lifetime.")
+    checkpoint_every: int = Field(
+        default=100, ge=1, le=100000, description="Audit events between signed checkpoints."
+    )
+
+
 class RecognitionConfig(_Model):
     plate_detector: Literal["yolo", "contour"] = Field(
         default="yolo",
@@ -133,6 +163,8 @@ class Settings(_Model):
     object_store: ObjectStoreConfig = ObjectStoreConfig()
     retention: RetentionConfig = RetentionConfig()
     recognition: RecognitionConfig = RecognitionConfig()
+    keys: KeysConfig = KeysConfig()
+    security: SecurityConfig = SecurityConfig()
     lanes: tuple[LaneConfig, ...] = Field(default=(), description="Lanes served by this node.")
 
     @model_validator(mode="after")
@@ -161,6 +193,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "LANECAP_S3_SECURE": ("object_store", "secure"),
     "LANECAP_S3_REGION": ("object_store", "region"),
     "LANECAP_DATA_DIR": ("data_dir",),
+    "LANECAP_KEYS_DIR": ("keys", "dir"),
 }
 
 

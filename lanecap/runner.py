@@ -15,6 +15,7 @@ from capture.frame_source import FrameSource
 from capture.sources import open_source
 from capture.types import Frame, SourceHealth
 from lanecap.config import LaneConfig
+from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import Crossing, LanePipeline
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def run_lane(
     *,
     max_seconds: float | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    metrics: NodeMetrics | None = None,
 ) -> RunStats:
     """Run until the sources end (files) or max_seconds pass (live); every crossing is stored."""
     stats = RunStats()
@@ -99,10 +101,15 @@ def run_lane(
     def emit(found: list[Crossing]) -> None:
         for c in found:
             stats.crossings += 1
-            if store(c):
+            t0 = time.perf_counter()
+            stored = store(c)
+            if stored:
                 stats.stored += 1
             else:
                 stats.replays += 1
+            if metrics is not None:
+                metrics.store_seconds.observe(time.perf_counter() - t0)
+                metrics.crossings.labels(lane.id, "stored" if stored else "replay").inc()
 
     try:
         last_poll = 0.0
@@ -111,10 +118,15 @@ def run_lane(
             stats.frames += 1
             if on_frame is not None:
                 on_frame(frame)
+            if metrics is not None:
+                metrics.frames.labels(frame.camera_id).inc()
             now = time.time() if live else frame.timestamp
             if now - last_poll >= 0.2:
                 emit(pipeline.poll(now))
                 last_poll = now
+                if metrics is not None:
+                    for src in sources:
+                        metrics.camera(src.health())
             if max_seconds is not None and time.time() - start > max_seconds:
                 break
         emit(pipeline.finish())

@@ -15,6 +15,7 @@ from lanecap.archive import Archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.config import Settings, load_settings, resolve_sources
 from lanecap.errors import ConfigError
+from lanecap.metrics import NodeMetrics
 from lanecap.runner import RunStats, run_lane
 from lanecap.services.runtime import storage_endpoints
 from storage.crossings import list_crossings
@@ -47,7 +48,14 @@ def check_config(file: Path) -> None:
     click.echo(f"{file}: OK ({len(settings.lanes)} lane(s), {cams} camera(s))")
 
 
-def _run(settings: Settings, lane_id: str, *, max_seconds: float | None, quiet: bool) -> RunStats:
+def _run(
+    settings: Settings,
+    lane_id: str,
+    *,
+    max_seconds: float | None,
+    quiet: bool,
+    metrics: NodeMetrics | None = None,
+) -> RunStats:
     lane = settings.lane(lane_id)
     pipeline = components.lane_pipeline(settings, lane)
     with storage_endpoints(settings) as ep:
@@ -59,7 +67,14 @@ def _run(settings: Settings, lane_id: str, *, max_seconds: float | None, quiet: 
             def tick(_: Frame) -> None:
                 bar.update(1)
 
-            stats = run_lane(lane, pipeline, archive.store, max_seconds=max_seconds, on_frame=tick)
+            stats = run_lane(
+                lane,
+                pipeline,
+                archive.store,
+                max_seconds=max_seconds,
+                on_frame=tick,
+                metrics=metrics,
+            )
             bar.close()
         finally:
             archive.close()
@@ -84,11 +99,23 @@ def _report(stats: RunStats) -> None:
     "--max-seconds", type=float, default=None, help="Stop after this long (live sources)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve Prometheus metrics on 127.0.0.1:PORT.",
+)
 @pass_ctx
 @reports_errors
-def run(ctx: Context, lane_id: str, max_seconds: float | None, quiet: bool) -> None:
+def run(
+    ctx: Context, lane_id: str, max_seconds: float | None, quiet: bool, metrics_port: int | None
+) -> None:
     """Run one lane: read its cameras and store a crossing per vehicle."""
-    stats = _run(ctx.settings, lane_id, max_seconds=max_seconds, quiet=quiet)
+    metrics = None
+    if metrics_port is not None:
+        metrics = NodeMetrics()
+        metrics.serve(metrics_port)
+    stats = _run(ctx.settings, lane_id, max_seconds=max_seconds, quiet=quiet, metrics=metrics)
     _report(stats)
 
 

@@ -25,7 +25,13 @@ def _fmt(x: float | int | None, spec: str = ".4f") -> str:
     help="Write the figures as JSON here (keys: n_images, detect_rate, tar_far_1e3, "
     "tar_far_1e2, eer, rank1, ms_p50).",
 )
-@click.option("--model", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True)
+@click.option(
+    "--model",
+    type=click.Choice(["hog", "cnn", "hog+cnn"]),
+    default="hog",
+    show_default=True,
+    help="Face detector; hog+cnn runs the CNN only on images where HOG finds nothing.",
+)
 @click.option(
     "--clahe", type=click.Choice(["auto", "off", "always"]), default="auto", show_default=True
 )

@@ -21,14 +21,17 @@ from recognition.types import Box, Image
 
 log = logging.getLogger(__name__)
 
-DetectorModel = Literal["hog", "cnn"]
+DetectorModel = Literal["hog", "cnn", "hog+cnn"]
 """``"hog"``: dlib's frontal HOG detector (fast on CPU, ~80 px minimum face at
 upsample 0). ``"cnn"``: dlib's MMOD CNN (more robust to pose, seconds per frame
-on CPU)."""
+on CPU). ``"hog+cnn"``: HOG, and the CNN only on frames where HOG found nothing
+(for enrolment and document photos; too slow for lane frames without faces)."""
 
 Point = tuple[float, float]
 
-DEFAULT_MIN_SCORE: dict[DetectorModel, float] = {"hog": 0.2, "cnn": 0.0}
+_Single = Literal["hog", "cnn"]
+
+DEFAULT_MIN_SCORE: dict[_Single, float] = {"hog": 0.2, "cnn": 0.0}
 """Detections scoring below this are dropped (detector units: HOG SVM margin,
 MMOD confidence). On the development photos true HOG faces scored >= 0.40;
 the 0.2 cut removes the weak false positives of the upsampled retry."""
@@ -101,6 +104,8 @@ class FaceDetector:
         clahe_mode: ClaheMode = "auto",
         min_score: float | None = None,
     ) -> None:
+        """``min_score`` overrides the score cut (``DEFAULT_MIN_SCORE``) of the
+        first detector (the CNN for ``"cnn"``, else HOG)."""
         if upsample < 0:
             raise ValueError("upsample must be >= 0")
         if max_side is not None and max_side < 64:
@@ -110,26 +115,28 @@ class FaceDetector:
         self.retry_upsample = retry_upsample
         self.max_side = max_side
         self.clahe_mode: ClaheMode = clahe_mode
-        self.min_score = DEFAULT_MIN_SCORE[model] if min_score is None else min_score
+        self.min_score = dict(DEFAULT_MIN_SCORE)
+        if min_score is not None:
+            self.min_score["cnn" if model == "cnn" else "hog"] = min_score
         dlib: Any = importlib.import_module("dlib")
         models = load_models_module()
         self._dlib = dlib
-        if model == "hog":
-            self._hog: Any = dlib.get_frontal_face_detector()
-            self._cnn: Any = None
-        else:
-            self._hog = None
+        self._hog: Any = dlib.get_frontal_face_detector() if model != "cnn" else None
+        self._cnn: Any = None
+        if model != "hog":
             self._cnn = dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location())
         self._shape: Any = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
 
     def detect(self, image: Image) -> list[DetectedFace]:
         """All faces in ``image``, largest first."""
         _check_image(image)
-        if self.clahe_mode == "always":
-            return self._detect_on(clahe(image), enhanced=True)
-        found = self._detect_on(image, enhanced=False)
+        if self.clahe_mode == "off":
+            return self._detect_on(image, enhanced=False, retry=self.retry_upsample)
+        found = self._detect_on(clahe(image), enhanced=True, retry=self.retry_upsample)
         if not found and self.clahe_mode == "auto":
-            found = self._detect_on(clahe(image), enhanced=True)
+            # One more pass on the frame as given, at the base resolution only:
+            # a frame without faces costs 1 + 4 (upsampled retry) + 1 passes.
+            found = self._detect_on(image, enhanced=False, retry=False)
         return found
 
     def shape(self, rgb: npt.NDArray[np.uint8], box: Box) -> Any:
@@ -143,7 +150,7 @@ class FaceDetector:
         )
         return self._shape(rgb, rect)
 
-    def _detect_on(self, image: Image, *, enhanced: bool) -> list[DetectedFace]:
+    def _detect_on(self, image: Image, *, enhanced: bool, retry: bool) -> list[DetectedFace]:
         h, w = image.shape[:2]
         scale = 1.0
         if self.max_side is not None and max(h, w) > self.max_side:
@@ -153,9 +160,12 @@ class FaceDetector:
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-        raw = self._run(small, self.upsample)
-        if not raw and self.retry_upsample:
-            raw = self._run(small, self.upsample + 1)
+        first: _Single = "cnn" if self.model == "cnn" else "hog"
+        raw = self._run(small, self.upsample, first)
+        if not raw and retry:
+            raw = self._run(small, self.upsample + 1, first)
+        if not raw and retry and self.model == "hog+cnn":
+            raw = self._run(small, self.upsample, "cnn")
         faces: list[DetectedFace] = []
         for (x1, y1, x2, y2), score in raw:
             box = Box(x1 / scale, y1 / scale, x2 / scale, y2 / scale).clip(w, h)
@@ -174,20 +184,20 @@ class FaceDetector:
         return faces
 
     def _run(
-        self, rgb: npt.NDArray[np.uint8], upsample: int
+        self, rgb: npt.NDArray[np.uint8], upsample: int, kind: _Single
     ) -> list[tuple[tuple[float, float, float, float], float]]:
         out: list[tuple[tuple[float, float, float, float], float]] = []
-        if self._hog is not None:
+        if kind == "hog":
             rects, scores, _ = self._hog.run(rgb, upsample, 0.0)
-            for r, s in zip(rects, scores, strict=True):
-                out.append(((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)))
+            for r, sc in zip(rects, scores, strict=True):
+                out.append(((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(sc)))
         else:
             for d in self._cnn(rgb, upsample):
                 r = d.rect
                 out.append(
                     ((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(d.confidence))
                 )
-        return [(box, score) for box, score in out if score >= self.min_score]
+        return [(box, score) for box, score in out if score >= self.min_score[kind]]
 
 
 def _landmarks(shape: Any) -> Landmarks5:

@@ -73,11 +73,12 @@ class FaceRecognitionEncoder:
         frames = _Frames(image)
         out = []
         for det in found:
-            enhanced = det.enhanced or self.detector.clahe_mode == "always"
+            # "always": encode from the enhanced frame; "auto": only dark faces
+            # (CLAHE costs verification accuracy on well-exposed faces).
+            enhanced = self.detector.clahe_mode == "always"
             obs, report = self._encode(frames.rgb(enhanced=enhanced), det)
             if (
-                not enhanced
-                and self.detector.clahe_mode == "auto"
+                self.detector.clahe_mode == "auto"
                 and report.metrics.brightness < DARK_FACE_BRIGHTNESS
             ):
                 obs, report = self._encode(frames.rgb(enhanced=True), det)

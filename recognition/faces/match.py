@@ -218,7 +218,8 @@ def check_enrolment(image: Image, *, encoder: FaceEncoder) -> EnrolmentCheck:
 
     Faces failing the quality gate are ignored when counting, so a blurred
     face in the background does not block enrolment; with no usable face the
-    reason is that of the largest face (or ``no_face``).
+    reason is that of the largest face (or ``no_face``). For enrolment an
+    encoder with ``model="hog+cnn"`` also finds tilted faces HOG misses.
     """
     faces = encoder.faces(image)
     usable = [f for f in faces if f.reject_reason is None]

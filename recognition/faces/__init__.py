@@ -1,0 +1,61 @@
+"""Driver faces: detection, quality gate, driver selection, encodings, matching, evaluation.
+
+No model is loaded at import; ``FaceRecognitionEncoder()`` loads dlib's models.
+"""
+
+from recognition.faces.detect import DetectorModel, FaceDetector
+from recognition.faces.driver import (
+    DriverFace,
+    DriverSelection,
+    SeatLayout,
+    best_driver_face,
+    blur_faces,
+    blur_passengers,
+    capture_rate,
+    driver_face,
+    faces_in_region,
+    select_driver,
+)
+from recognition.faces.encoder import FaceRecognitionEncoder
+from recognition.faces.enhance import ClaheMode
+from recognition.faces.evaluate import EVAL_KEYS, evaluate_faces
+from recognition.faces.match import (
+    Decision,
+    EnrolmentCheck,
+    FaceMatcher,
+    Gallery,
+    Identification,
+    OperatingPoint,
+    Verification,
+    check_enrolment,
+)
+from recognition.faces.quality import QualityGate, RejectReason
+
+__all__ = [
+    "EVAL_KEYS",
+    "ClaheMode",
+    "Decision",
+    "DetectorModel",
+    "DriverFace",
+    "DriverSelection",
+    "EnrolmentCheck",
+    "FaceDetector",
+    "FaceMatcher",
+    "FaceRecognitionEncoder",
+    "Gallery",
+    "Identification",
+    "OperatingPoint",
+    "QualityGate",
+    "RejectReason",
+    "SeatLayout",
+    "Verification",
+    "best_driver_face",
+    "blur_faces",
+    "blur_passengers",
+    "capture_rate",
+    "check_enrolment",
+    "driver_face",
+    "evaluate_faces",
+    "faces_in_region",
+    "select_driver",
+]

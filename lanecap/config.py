@@ -37,6 +37,10 @@ class CameraConfig(_Model):
         description="Region of interest (x1, y1, x2, y2) in pixels; None = whole frame.",
     )
     sample_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second.")
+    face_view: Literal["front", "driver_side"] = Field(
+        default="driver_side",
+        description="Driver cameras: through the windshield ('front') or the driver's window.",
+    )
 
     @field_validator("roi")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import os
 import secrets
@@ -40,6 +41,7 @@ def keys_dir(settings: Settings) -> Path:
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
+    """Create path (never overwrite); raises FileExistsError when another process won."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(base64.b64encode(data).decode("ascii") + "\n")
@@ -174,5 +176,7 @@ def lane_keys(settings: Settings, *, embedded: bool) -> LaneKeys:
     """Load the lane node's keys; with embedded storage (demo) create a missing set first."""
     directory = keys_dir(settings)
     if embedded and settings.keys.auto_create and not (directory / AGENCY_PUBLIC).exists():
-        init_keys(directory)
+        # Another node process may create them at the same moment.
+        with contextlib.suppress(FileExistsError):
+            init_keys(directory)
     return LaneKeys(sealer=load_sealer(directory), search=load_search_key(directory))

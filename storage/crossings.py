@@ -12,6 +12,8 @@ import numpy.typing as npt
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from storage.crypto import WrappedKey
+from storage.keystore import insert_keys
 from storage.objects import StoredObject
 
 
@@ -40,6 +42,10 @@ class FaceRecord:
 
 @dataclass(frozen=True)
 class CrossingRecord:
+    """A crossing to store. An encrypting writer leaves plate_text and read texts None and puts
+    them in `sealed` (AES-GCM under the plates key), with `plate_index` for exact search and the
+    wrapped data keys in `keys`."""
+
     id: uuid.UUID
     lane_id: str
     started_at: datetime
@@ -54,6 +60,9 @@ class CrossingRecord:
     reads: tuple[PlateReadRecord, ...] = ()
     faces: tuple[FaceRecord, ...] = ()
     objects: tuple[tuple[str, StoredObject], ...] = ()
+    sealed: bytes | None = field(default=None, repr=False)
+    plate_index: bytes | None = field(default=None, repr=False)
+    keys: tuple[WrappedKey, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,9 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
     with pool.connection() as conn, conn.transaction():
         cur = conn.execute(
             "INSERT INTO crossings (id, lane_id, started_at, ended_at, plate_text, plate_conf,"
-            " plate_region, plate_flags, face_status, n_frames, alert)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            " plate_region, plate_flags, face_status, n_frames, alert, sealed, plate_index)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING",
             (
                 rec.id,
                 rec.lane_id,
@@ -104,10 +114,13 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                 rec.face_status,
                 rec.n_frames,
                 rec.alert,
+                rec.sealed,
+                rec.plate_index,
             ),
         )
         if cur.rowcount == 0:
             return False
+        insert_keys(conn, rec.id, rec.keys)
         with conn.cursor() as c:
             c.executemany(
                 "INSERT INTO plate_reads (crossing_id, camera_id, role, seen_at, box, det_score,"
@@ -192,3 +205,11 @@ def object_keys(pool: ConnectionPool, crossing_id: uuid.UUID) -> list[tuple[str,
             (crossing_id,),
         ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+def crossing_exists(pool: ConnectionPool, crossing_id: uuid.UUID) -> bool:
+    with pool.connection() as conn:
+        return (
+            conn.execute("SELECT 1 FROM crossings WHERE id = %s", (crossing_id,)).fetchone()
+            is not None
+        )

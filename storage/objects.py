@@ -16,7 +16,9 @@ from typing import Literal
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, NoncurrentVersionExpiration, Rule
 
 from storage.errors import IntegrityError, StorageError, StoreUnavailable
 
@@ -53,6 +55,7 @@ class ObjectStore:
         timeout_s: float = 10.0,
     ) -> None:
         http = urllib3.PoolManager(
+            maxsize=8,
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
             retries=urllib3.Retry(
                 total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
@@ -71,12 +74,27 @@ class ObjectStore:
     def bucket(self, data_class: DataClass) -> str:
         return f"{self.prefix}-{data_class}"
 
-    def ensure_buckets(self) -> None:
+    def ensure_buckets(self, *, object_lock: bool = False) -> None:
+        """Create missing buckets; with object_lock they are created with S3 Object Lock (and
+        so versioning) enabled, which can only be chosen at creation."""
         for dc in DATA_CLASSES:
             name = self.bucket(dc)
             try:
                 if not self.client.bucket_exists(name):
-                    self.client.make_bucket(name)
+                    try:
+                        self.client.make_bucket(name, object_lock=object_lock)
+                    except S3Error as err:
+                        if not object_lock or err.code in (
+                            "BucketAlreadyOwnedByYou",
+                            "BucketAlreadyExists",
+                        ):
+                            raise
+                        log.warning(
+                            "S3 server refused Object Lock on %s (%s): created without it",
+                            name,
+                            err.code,
+                        )
+                        self.client.make_bucket(name)
             except S3Error as err:
                 if err.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise StorageError(
@@ -138,3 +156,94 @@ class ObjectStore:
             self.client.remove_object(bucket, key)
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise StoreUnavailable(f"S3 unreachable: {err}", key=f"{bucket}/{key}") from None
+
+    # Object lock, legal holds, all-version purge and lifecycle (retention's helpers).
+
+    def object_lock_enabled(self, bucket: str) -> bool:
+        """True when the bucket was created with S3 Object Lock."""
+        try:
+            self.client.get_object_lock_config(bucket)
+        except S3Error:
+            return False
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise StoreUnavailable(f"S3 unreachable: {err}", key=bucket) from None
+        return True
+
+    def _versions(self, bucket: str, key: str) -> list[str | None]:
+        return [
+            o.version_id
+            for o in self.client.list_objects(bucket, prefix=key, include_version=True)
+            if o.object_name == key
+        ]
+
+    def set_legal_hold(self, bucket: str, key: str, *, on: bool) -> int:
+        """Set or clear the S3 legal hold on every version of key; versions changed."""
+        try:
+            versions = self._versions(bucket, key)
+            for vid in versions:
+                if vid is None:
+                    continue
+                if on:
+                    self.client.enable_object_legal_hold(bucket, key, version_id=vid)
+                else:
+                    self.client.disable_object_legal_hold(bucket, key, version_id=vid)
+        except S3Error as err:
+            raise StorageError(
+                f"S3 refused legal hold on {bucket}/{key}: {err.code}", key=f"{bucket}/{key}"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise StoreUnavailable(f"S3 unreachable: {err}", key=f"{bucket}/{key}") from None
+        return len([v for v in versions if v is not None])
+
+    def purge(self, bucket: str, key: str) -> int:
+        """Delete every version and delete marker of key (a plain delete on a versioned bucket
+        only hides it); returns versions removed. Missing keys are not an error."""
+        removed = 0
+        try:
+            for vid in self._versions(bucket, key):
+                self.client.remove_object(bucket, key, version_id=vid)
+                removed += 1
+        except S3Error as err:
+            if err.code in ("NoSuchBucket",):
+                return removed
+            raise StorageError(
+                f"S3 refused to delete {bucket}/{key}: {err.code}", key=f"{bucket}/{key}"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise StoreUnavailable(f"S3 unreachable: {err}", key=f"{bucket}/{key}") from None
+        return removed
+
+    def set_expiry(self, data_class: DataClass, *, days: int) -> None:
+        """Lifecycle rule, the second line of defence behind `lanecap retention run`: objects
+        expire after `days`, and old versions and delete markers a day after that."""
+        bucket = self.bucket(data_class)
+        rule = Rule(
+            ENABLED,
+            rule_filter=Filter(prefix=""),
+            rule_id="lanecap-retention",
+            expiration=Expiration(days=days),
+            noncurrent_version_expiration=NoncurrentVersionExpiration(noncurrent_days=1),
+        )
+        try:
+            self.client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+        except S3Error as err:
+            raise StorageError(
+                f"S3 refused lifecycle on {bucket}: {err.code}", key=bucket
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise StoreUnavailable(f"S3 unreachable: {err}", key=bucket) from None
+
+    def expiry_days(self, data_class: DataClass) -> int | None:
+        """Days of the lanecap lifecycle rule on the class's bucket, if any."""
+        try:
+            cfg = self.client.get_bucket_lifecycle(self.bucket(data_class))
+        except S3Error:
+            return None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise StoreUnavailable(f"S3 unreachable: {err}", key=data_class) from None
+        if cfg is None:
+            return None
+        for rule in cfg.rules:
+            if rule.rule_id == "lanecap-retention" and rule.expiration is not None:
+                return rule.expiration.days
+        return None

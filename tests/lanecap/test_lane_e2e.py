@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from lanecap.cli import main
 from lanecap.demo import DemoVehicle, render_demo
+from lanecap.evidence import evidence_reader
+from lanecap.security.roles import Principal
 from storage.crossings import list_crossings, object_keys
 
 VEHICLES = (
@@ -54,13 +56,18 @@ def test_run_stores_one_crossing_per_vehicle(tmp_path: Path, settings, archive) 
     assert "crossings: 2 (2 stored, 0 already stored)" in result.output
 
     rows = sorted(list_crossings(archive.pool, lane_id="e2e-lane"), key=lambda r: r.started_at)
-    assert [r.plate_text for r in rows] == ["LCP4821", "MX1937A"]
+    # Sealed on the lane node: no plate text in the clear; the officer service opens it.
+    assert [r.plate_text for r in rows] == [None, None]
+    reader = evidence_reader(settings, archive.pool, archive.objects)
+    officer = Principal(name="e2e", role="officer")
+    plates = [reader.view(officer, r.id, reason="e2e test").plate_text for r in rows]
+    assert plates == ["LCP4821", "MX1937A"]
     assert [r.face_status for r in rows] == ["captured", "no_face_found"]
     assert rows[0].n_faces == 1 and rows[1].n_faces == 0
     assert all(r.n_reads >= 3 for r in rows), "each vehicle is read in several frames"
 
     kinds = [k for k, _, _ in object_keys(archive.pool, rows[0].id)]
-    assert kinds == ["face_crop", "plate_crop"]
+    assert kinds == ["face_crop", "face_embedding", "plate_crop"]
     with archive.pool.connection() as conn:
         stored = conn.execute(
             "SELECT bucket, key, sha256 FROM objects WHERE crossing_id = %s", (rows[0].id,)
@@ -68,7 +75,10 @@ def test_run_stores_one_crossing_per_vehicle(tmp_path: Path, settings, archive) 
     for bucket, key, sha in stored:
         data = archive.objects.get(bucket, key)
         assert hashlib.sha256(data).hexdigest() == sha
-        assert data[:2] == b"\xff\xd8"  # a JPEG crop
+        assert data[:4] == b"LCE1"  # S3 holds ciphertext only
+    for kind in ("plate_crop", "face_crop"):
+        crop = reader.image(officer, rows[0].id, kind, reason="e2e test")  # type: ignore[arg-type]
+        assert crop[:2] == b"\xff\xd8"  # a JPEG crop
 
     # A replay of the same footage stores nothing twice.
     again = runner.invoke(main, ["-c", str(cfg), "run", "--lane", "e2e-lane", "-q"])

@@ -1,0 +1,214 @@
+"""Retention: purge what is past its time, consistently in the database, S3 and the key store.
+
+Data classes (a "hit" is a crossing with an alert or a watchlist match):
+
+    plate reads without a hit   whole crossing after plate_reads_days
+    face crops without a match  face crop, embedding and faces key after face_crops_days
+    alerts (hits)               whole crossing after alerts_days
+    audit                       entries after audit_days (schema owner only: storage.audit)
+
+Order per batch, in one transaction: the objects' S3 keys go into purge_queue, the wrapped
+data keys are destroyed (crypto-shredding: from this commit on, every copy of those
+objects is unreadable), then the rows. After the commit the queued S3 objects (every
+version) are deleted; what fails stays queued and is retried by the next run. Held
+crossings are skipped here and refused by triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from storage.errors import StorageError
+from storage.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+FACE_KINDS = ("face_crop", "face_embedding")
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    plate_reads_days: int
+    face_crops_days: int
+    alerts_days: int
+    audit_days: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "plate_reads_days": self.plate_reads_days,
+            "face_crops_days": self.face_crops_days,
+            "alerts_days": self.alerts_days,
+            "audit_days": self.audit_days,
+        }
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """Counts and ids only: never plate text, images or embeddings."""
+
+    crossings: tuple[uuid.UUID, ...]
+    faces_of: tuple[uuid.UUID, ...]
+    keys_destroyed: int
+    objects_deleted: int
+    s3_pending: int
+    held_skipped: int
+    dry_run: bool
+
+    def as_detail(self) -> dict[str, Any]:
+        return {
+            "crossings_purged": len(self.crossings),
+            "crossing_ids": [str(c) for c in self.crossings],
+            "faces_purged": len(self.faces_of),
+            "face_crossing_ids": [str(c) for c in self.faces_of],
+            "keys_destroyed": self.keys_destroyed,
+            "objects_deleted": self.objects_deleted,
+            "s3_pending": self.s3_pending,
+            "held_skipped": self.held_skipped,
+            "dry_run": self.dry_run,
+        }
+
+
+_HIT = (
+    "(c.alert OR EXISTS (SELECT 1 FROM matches m"
+    " WHERE m.crossing_id = c.id AND m.decision = 'match'))"
+)
+_HELD = "EXISTS (SELECT 1 FROM legal_holds h WHERE h.crossing_id = c.id AND h.released_at IS NULL)"
+_EXPIRED = f"((NOT {_HIT} AND c.started_at < %(plates)s) OR ({_HIT} AND c.started_at < %(alerts)s))"
+_FACES_EXPIRED = (
+    f"(NOT {_HIT} AND c.started_at < %(faces)s AND (EXISTS (SELECT 1 FROM faces f"
+    " WHERE f.crossing_id = c.id) OR EXISTS (SELECT 1 FROM crossing_keys k"
+    " WHERE k.crossing_id = c.id AND k.purpose = 'faces') OR EXISTS (SELECT 1 FROM objects o"
+    " WHERE o.crossing_id = c.id AND o.kind = ANY(%(face_kinds)s))))"
+)
+
+
+def _cutoffs(policy: RetentionPolicy, now: datetime) -> dict[str, Any]:
+    return {
+        "plates": now - timedelta(days=policy.plate_reads_days),
+        "faces": now - timedelta(days=policy.face_crops_days),
+        "alerts": now - timedelta(days=policy.alerts_days),
+        "face_kinds": list(FACE_KINDS),
+    }
+
+
+def _purge_crossings(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int:
+    conn.execute(
+        "INSERT INTO purge_queue (bucket, key) SELECT bucket, key FROM objects"
+        " WHERE crossing_id = ANY(%s) ON CONFLICT DO NOTHING",
+        (ids,),
+    )
+    keys = conn.execute("DELETE FROM crossing_keys WHERE crossing_id = ANY(%s)", (ids,)).rowcount
+    conn.execute("DELETE FROM crossings WHERE id = ANY(%s)", (ids,))
+    return keys
+
+
+def _purge_faces(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int:
+    conn.execute(
+        "INSERT INTO purge_queue (bucket, key) SELECT bucket, key FROM objects"
+        " WHERE crossing_id = ANY(%s) AND kind = ANY(%s) ON CONFLICT DO NOTHING",
+        (ids, list(FACE_KINDS)),
+    )
+    keys = conn.execute(
+        "DELETE FROM crossing_keys WHERE crossing_id = ANY(%s) AND purpose = 'faces'", (ids,)
+    ).rowcount
+    conn.execute("DELETE FROM faces WHERE crossing_id = ANY(%s)", (ids,))
+    conn.execute(
+        "DELETE FROM objects WHERE crossing_id = ANY(%s) AND kind = ANY(%s)",
+        (ids, list(FACE_KINDS)),
+    )
+    return keys
+
+
+def drain_purge_queue(
+    pool: ConnectionPool, objects: ObjectStore, *, batch: int = 500
+) -> tuple[int, int]:
+    """Delete queued S3 objects (all versions); (deleted, still pending)."""
+    deleted = 0
+    failed: set[tuple[str, str]] = set()
+    while True:
+        with pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT bucket, key FROM purge_queue ORDER BY queued_at LIMIT %s",
+                (batch + len(failed),),
+            ).fetchall()
+        todo = [(str(b), str(k)) for b, k in rows if (b, k) not in failed]
+        if not todo:
+            break
+        for bucket, key in todo:
+            try:
+                objects.purge(bucket, key)
+            except StorageError as err:
+                log.warning("S3 delete failed, stays queued: %s", err)
+                failed.add((bucket, key))
+                continue
+            with pool.connection() as conn:
+                conn.execute(
+                    "DELETE FROM purge_queue WHERE bucket = %s AND key = %s", (bucket, key)
+                )
+            deleted += 1
+    return deleted, len(failed)
+
+
+def run_retention(
+    pool: ConnectionPool,
+    objects: ObjectStore,
+    policy: RetentionPolicy,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    batch: int = 500,
+) -> PurgeReport:
+    """Purge everything past its retention (see module doc); the report has ids and counts."""
+    params = _cutoffs(policy, now)
+    purged: list[uuid.UUID] = []
+    faces_of: list[uuid.UUID] = []
+    keys = 0
+    with pool.connection() as conn:
+        held = conn.execute(
+            f"SELECT count(*) FROM crossings c WHERE {_HELD} AND ({_EXPIRED} OR {_FACES_EXPIRED})",
+            params,
+        ).fetchone()
+    held_skipped = int(held[0]) if held else 0
+    for select, purge, out in (
+        (_EXPIRED, _purge_crossings, purged),
+        (_FACES_EXPIRED, _purge_faces, faces_of),
+    ):
+        while True:
+            with pool.connection() as conn, conn.transaction():
+                rows = conn.execute(
+                    f"SELECT c.id FROM crossings c WHERE {select} AND NOT {_HELD}"
+                    " AND NOT c.id = ANY(%(done)s)"
+                    " ORDER BY c.started_at LIMIT %(batch)s FOR UPDATE OF c SKIP LOCKED",
+                    {**params, "batch": batch, "done": purged + faces_of},
+                ).fetchall()
+                ids = [r[0] for r in rows]
+                if not ids:
+                    break
+                if not dry_run:
+                    keys += purge(conn, ids)
+            out.extend(ids)
+    deleted, pending = (0, 0) if dry_run else drain_purge_queue(pool, objects)
+    report = PurgeReport(
+        crossings=tuple(purged),
+        faces_of=tuple(faces_of),
+        keys_destroyed=keys,
+        objects_deleted=deleted,
+        s3_pending=pending,
+        held_skipped=held_skipped,
+        dry_run=dry_run,
+    )
+    log.info(
+        "retention: %d crossings purged, %d faces purged, %d keys destroyed, %d held skipped",
+        len(purged),
+        len(faces_of),
+        keys,
+        held_skipped,
+    )
+    return report

@@ -17,6 +17,7 @@ from capture.tracker import IouTracker
 from capture.types import CameraRole, Frame
 from lanecap.config import LaneConfig
 from lanecap.errors import PipelineError
+from recognition.faces.driver import DriveSide, SeatLayout, blur_passengers, select_driver
 from recognition.plates.vote import Vote, vote
 from recognition.types import (
     Box,
@@ -64,7 +65,9 @@ Sighting = PlateSighting | FaceSighting
 class Crossing:
     """One vehicle's pass through a lane; times are epoch seconds.
 
-    face_status: `captured`, `no_driver_camera`, `no_face_found` or `low_quality`.
+    face_status: `captured`, `no_driver_camera`, `no_face_found`, or why the best driver
+    face was unusable (recognition.faces.quality.RejectReason: too_small, blurred, ...).
+    Only a usable driver face is kept; passengers' faces never are.
     plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`.
     """
 
@@ -95,14 +98,12 @@ class LanePipeline:
         reader: PlateReader | None,
         faces: FaceEncoder | None,
         min_score: float = 0.35,
-        min_face_quality: float = 0.3,
     ) -> None:
         self.lane = lane
         self.detector = detector
         self.reader = reader
         self.faces = faces
         self.min_score = min_score
-        self.min_face_quality = min_face_quality
         self.cameras = {c.id: c for c in lane.cameras}
         gap = lane.vehicle_gap_s
         self._trackers: dict[str, IouTracker[Sighting]] = {
@@ -112,6 +113,9 @@ class LanePipeline:
             window=lane.fusion_window_s, settle=gap + 0.5
         )
         self.frames_seen = 0
+        self.driver_not_found = 0
+        # Right-hand traffic means left-hand-drive vehicles: the driver sits on the left.
+        self._drive_side: DriveSide = "left" if lane.driving_side == "right" else "right"
 
     def process(self, frame: Frame) -> None:
         cam = self.cameras[frame.camera_id]
@@ -142,14 +146,20 @@ class LanePipeline:
                     )
                 )
         elif cam.role == "driver" and self.faces is not None:
-            for face in self.faces.faces(image):
-                b = face.box
-                crop = b.crop(image, pad=0.2).copy()
+            found = self.faces.faces(image)
+            h, w = image.shape[:2]
+            layout = SeatLayout(drive_side=self._drive_side, camera=cam.face_view)
+            sel = select_driver(found, region=Box(0, 0, w, h), layout=layout)
+            if sel.driver is not None:
+                # Passengers' encodings are dropped; their faces are blurred in what is kept.
+                shown = blur_passengers(image, sel) if sel.passenger_boxes else image
+                b = sel.driver.box
+                crop = b.crop(shown, pad=0.2).copy()
                 moved = FaceObservation(
                     Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy),
-                    face.encoding,
-                    face.quality,
-                    face.reject_reason,
+                    sel.driver.encoding,
+                    sel.driver.quality,
+                    sel.driver.reject_reason,
                 )
                 items.append(
                     (
@@ -157,6 +167,8 @@ class LanePipeline:
                         FaceSighting(cam.id, frame.timestamp, moved, crop),
                     )
                 )
+            elif found:
+                self.driver_not_found += 1
         self._trackers[cam.id].update(frame.timestamp, items)
 
     def poll(self, now: float) -> list[Crossing]:
@@ -199,13 +211,14 @@ class LanePipeline:
             plates, key=lambda p: p.detection.score * p.detection.box.width, default=None
         )
         has_driver_cam = any(c.role == "driver" for c in self.lane.cameras)
-        driver = max(faces, key=lambda f: f.face.quality, default=None)
+        usable = [f for f in faces if f.face.reject_reason is None]
+        driver = max(usable or faces, key=lambda f: f.face.quality, default=None)
         if not has_driver_cam:
             status = "no_driver_camera"
         elif driver is None:
             status = "no_face_found"
-        elif driver.face.quality < self.min_face_quality or driver.face.reject_reason:
-            status = "low_quality"
+        elif driver.face.reject_reason is not None:
+            status = driver.face.reject_reason  # too_small, blurred, not_frontal, ...
         else:
             status = "captured"
         frames = {(p.camera_id, p.timestamp) for p in plates} | {
@@ -222,7 +235,7 @@ class LanePipeline:
             plate_flags=tuple(flags),
             plates=tuple(plates),
             best_plate=best_plate,
-            driver=driver if status in ("captured", "low_quality") else None,
+            driver=driver if status == "captured" else None,
             face_status=status,
             n_frames=len(frames),
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import click
@@ -15,8 +17,10 @@ from lanecap.archive import Archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.config import Settings, load_settings, resolve_sources
 from lanecap.errors import ConfigError
+from lanecap.evidence import evidence_reader
 from lanecap.metrics import NodeMetrics
 from lanecap.runner import RunStats, run_lane
+from lanecap.security.roles import Principal
 from lanecap.services.runtime import storage_endpoints
 from storage.crossings import list_crossings
 
@@ -150,18 +154,24 @@ def demo(data_dir: Path, detector: str | None, quiet: bool) -> None:
     click.echo(f"demo footage rendered in {footage}")
     stats = _run(settings, settings.lanes[0].id, max_seconds=None, quiet=quiet)
     _report(stats)
-    _list(settings, lane_id=None, limit=20)
+    _list(settings, lane_id=None, limit=20, reason="demo: show what the demo lane captured")
     click.echo(
         f"\nData is under {data_dir} (PostgreSQL and SeaweedFS). List again with:\n"
-        f"  lanecap -c {footage / 'lane.toml'} crossings list"
+        f"  lanecap -c {footage / 'lane.toml'} crossings list --reason 'demo review'"
     )
 
 
-def _list(settings: Settings, *, lane_id: str | None, limit: int) -> None:
+def _list(settings: Settings, *, lane_id: str | None, limit: int, reason: str | None) -> None:
+    """Print crossings; plate texts are decrypted (and each view audited) only with a reason."""
+    plates: dict[uuid.UUID, str | None] = {}
     with storage_endpoints(settings) as ep:
         archive = Archive(settings, ep)
         try:
             rows = list_crossings(archive.pool, lane_id=lane_id, limit=limit)
+            if reason is not None:
+                reader = evidence_reader(settings, archive.pool, archive.objects)
+                who = Principal(name=getpass.getuser(), role="officer", kind="system")
+                plates = {r.id: reader.view(who, r.id, reason=reason).plate_text for r in rows}
         finally:
             archive.close()
     click.echo(
@@ -169,8 +179,9 @@ def _list(settings: Settings, *, lane_id: str | None, limit: int) -> None:
     )
     for r in rows:
         conf = f"{r.plate_conf:.2f}" if r.plate_conf is not None else "-"
+        plate = plates.get(r.id) or ("-" if reason is not None else "(sealed)")
         click.echo(
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.lane_id:<10} {r.plate_text or '-':<10} {conf:>5} "
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.lane_id:<10} {plate:<10} {conf:>5} "
             f"{r.face_status:<16} {r.n_frames:>6} {','.join(r.plate_flags)}"
         )
     click.echo(f"{len(rows)} crossing(s)")
@@ -186,8 +197,15 @@ def crossings() -> None:
 @click.option(
     "--limit", type=click.IntRange(1, 10000), default=50, help="At most this many, newest first."
 )
+@click.option(
+    "--reason",
+    default=None,
+    help="Decrypt the plate texts (needs this host's private key); each view is audited with REASON.",
+)
 @pass_ctx
 @reports_errors
-def list_cmd(ctx: Context, lane_id: str | None, limit: int) -> None:
-    """List the newest crossings."""
-    _list(ctx.settings, lane_id=lane_id, limit=limit)
+def list_cmd(ctx: Context, lane_id: str | None, limit: int, reason: str | None) -> None:
+    """List the newest crossings (plates stay sealed unless --reason is given)."""
+    if reason is not None and not reason.strip():
+        raise click.BadParameter("say why the plates are viewed", param_hint="--reason")
+    _list(ctx.settings, lane_id=lane_id, limit=limit, reason=reason)

@@ -20,6 +20,7 @@ import numpy as np
 from lanecap.config import LaneConfig, Settings
 from lanecap.keys import LaneKeys, lane_keys
 from lanecap.pipeline import Crossing
+from recognition.plates.hotlist import fold
 from lanecap.services.runtime import Endpoints
 from recognition.types import Image
 from storage import crossings as repo
@@ -182,6 +183,7 @@ class Archive:
                 json.dumps(sealed, separators=(",", ":")).encode("utf-8"), slot=f"{c.id}/record"
             ),
             plate_index=self.keys.search.plate_index(c.plate.text) if c.plate else None,
+            plate_fold_index=self.keys.search.plate_index(fold(c.plate.text)) if c.plate else None,
             keys=tuple(keys),
         )
         return repo.save_crossing(self.pool, record)

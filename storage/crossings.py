@@ -62,6 +62,7 @@ class CrossingRecord:
     objects: tuple[tuple[str, StoredObject], ...] = ()
     sealed: bytes | None = field(default=None, repr=False)
     plate_index: bytes | None = field(default=None, repr=False)
+    plate_fold_index: bytes | None = field(default=None, repr=False)
     keys: tuple[WrappedKey, ...] = ()
 
 
@@ -99,8 +100,9 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
     with pool.connection() as conn, conn.transaction():
         cur = conn.execute(
             "INSERT INTO crossings (id, lane_id, started_at, ended_at, plate_text, plate_conf,"
-            " plate_region, plate_flags, face_status, n_frames, alert, sealed, plate_index)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " plate_region, plate_flags, face_status, n_frames, alert, sealed, plate_index,"
+            " plate_fold_index)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO NOTHING",
             (
                 rec.id,
@@ -116,6 +118,7 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                 rec.alert,
                 rec.sealed,
                 rec.plate_index,
+                rec.plate_fold_index,
             ),
         )
         if cur.rowcount == 0:

@@ -1,0 +1,234 @@
+"""Watch lists (faces), hot lists (plates) and the matcher: `lanecap watchlist|hotlist|match`."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from lanecap.archive import Archive
+from lanecap.cli.base import Context, pass_ctx, reports_errors
+from lanecap.config import Settings
+from lanecap.evidence import audit_trail
+from lanecap.keys import keys_dir, load_search_key
+from lanecap.matcher import Matcher, plate_index_rows
+from lanecap.security.roles import Permission, Principal, authorize
+from lanecap.services.runtime import storage_endpoints
+from storage import watchlist
+
+
+def _supervisor() -> Principal:
+    """The local operator of the officer service, acting as supervisor (audited as system)."""
+    return Principal(name=getpass.getuser(), role="supervisor", kind="system")
+
+
+@contextmanager
+def _archive(settings: Settings) -> Iterator[Archive]:
+    with storage_endpoints(settings) as ep:
+        archive = Archive(settings, ep)
+        try:
+            yield archive
+        finally:
+            archive.close()
+
+
+def _expiry(value: date | None) -> datetime | None:
+    return None if value is None else datetime.combine(value, dtime.min, tzinfo=UTC)
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise click.BadParameter("say why the entry is listed", param_hint="--reason")
+    return reason.strip()
+
+
+@click.group("watchlist")
+def watchlist_group() -> None:
+    """Face watch list (supervisors): enrol, list, expire."""
+
+
+@watchlist_group.command("enroll")
+@click.option("--name", required=True, help="Who this is (kept in the list, never in logs).")
+@click.option("--reason", required=True, help="Why the person is listed (shown with alerts).")
+@click.option(
+    "--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day in force."
+)
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+@reports_errors
+def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo: Path) -> None:
+    """Enrol PHOTO; refused unless it holds exactly one usable face."""
+    from recognition.faces.encoder import FaceRecognitionEncoder
+    from recognition.faces.match import check_enrolment
+
+    who = _supervisor()
+    authorize(who, Permission.WATCHLIST_ENROL)
+    image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+    if image is None:
+        raise click.BadParameter(f"{photo} is not an image OpenCV can read", param_hint="PHOTO")
+    check = check_enrolment(
+        np.asarray(image, dtype=np.uint8), encoder=FaceRecognitionEncoder(model="hog+cnn")
+    )
+    if not check.ok or check.face is None:
+        raise click.ClickException(
+            f"not enrolled: {check.reason} ({check.n_faces} face(s) found); "
+            "use a sharp, frontal, well-lit photo of exactly one person"
+        )
+    search = load_search_key(keys_dir(ctx.settings))
+    with _archive(ctx.settings) as a:
+        entry = watchlist.add_face(
+            a.pool,
+            label=name,
+            embedding=search.protect_embedding(check.face.encoding),
+            reason=_reason(reason),
+            created_by=who.actor,
+            expires_at=_expiry(expires.date() if expires else None),
+        )
+        audit_trail(ctx.settings, a.pool).record(
+            who, "watchlist.enrol", target=f"watchlist:{entry}", reason=reason.strip()
+        )
+    click.echo(f"enrolled as watch-list entry {entry} (face quality {check.face.quality:.2f})")
+
+
+@watchlist_group.command("list")
+@click.option("--kind", type=click.Choice(["face", "plate"]), default="face")
+@pass_ctx
+@reports_errors
+def list_entries(ctx: Context, kind: str) -> None:
+    """Active entries: id, label, reason, expiry."""
+    authorize(_supervisor(), Permission.WATCHLIST_ENROL)
+    with _archive(ctx.settings) as a:
+        entries = watchlist.active(
+            a.pool, kind="face" if kind == "face" else "plate", at=datetime.now(UTC)
+        )
+    for e in entries:
+        until = f"{e.expires_at:%Y-%m-%d}" if e.expires_at else "-"
+        click.echo(f"{e.id:>6}  {e.plate_text or e.label:<24} until {until:<10}  {e.reason}")
+    click.echo(f"{len(entries)} active {kind} entr{'y' if len(entries) == 1 else 'ies'}")
+
+
+@watchlist_group.command("expire")
+@click.argument("entry_id", type=int)
+@click.option("--reason", required=True, help="Why the entry is taken off the list.")
+@pass_ctx
+@reports_errors
+def expire_entry(ctx: Context, entry_id: int, reason: str) -> None:
+    """End an entry (face or plate) now."""
+    who = _supervisor()
+    authorize(who, Permission.WATCHLIST_ENROL)
+    with _archive(ctx.settings) as a:
+        if not watchlist.expire(a.pool, entry_id, at=datetime.now(UTC)):
+            raise click.ClickException(f"no watch-list entry {entry_id}")
+        audit_trail(ctx.settings, a.pool).record(
+            who, "watchlist.expire", target=f"watchlist:{entry_id}", reason=_reason(reason)
+        )
+    click.echo(f"entry {entry_id} expired")
+
+
+@click.group("hotlist")
+def hotlist_group() -> None:
+    """Plate hot list (supervisors): add plates one by one or from CSV."""
+
+
+@hotlist_group.command("add")
+@click.argument("plate")
+@click.option("--reason", required=True, help="Why the plate is listed (shown with alerts).")
+@click.option(
+    "--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day in force."
+)
+@pass_ctx
+@reports_errors
+def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None) -> None:
+    """List PLATE: alerts on exact, look-alike (0/O, 1/I, ...) and one-edit reads."""
+    who = _supervisor()
+    authorize(who, Permission.WATCHLIST_ENROL)
+    search = load_search_key(keys_dir(ctx.settings))
+    try:
+        rows = plate_index_rows(search, plate)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="PLATE") from None
+    with _archive(ctx.settings) as a:
+        entry = watchlist.add_plate(
+            a.pool,
+            label=plate,
+            plate_text=plate.upper(),
+            reason=_reason(reason),
+            created_by=who.actor,
+            index=rows,
+            expires_at=_expiry(expires.date() if expires else None),
+        )
+        audit_trail(ctx.settings, a.pool).record(
+            who, "hotlist.add", target=f"watchlist:{entry}", reason=reason.strip()
+        )
+    click.echo(f"hot-list entry {entry} added")
+
+
+@hotlist_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="Why this list is imported (audited).")
+@pass_ctx
+@reports_errors
+def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
+    """Import a CSV (plate[,reason,region,expires,note]); bad rows are reported, good ones load."""
+    from recognition.plates.hotlist import HotlistImportError, import_csv
+
+    who = _supervisor()
+    authorize(who, Permission.WATCHLIST_ENROL)
+    try:
+        report = import_csv(csv_file.read_text(encoding="utf-8"))
+    except (HotlistImportError, UnicodeDecodeError) as err:
+        raise click.ClickException(f"{csv_file}: {err}") from None
+    search = load_search_key(keys_dir(ctx.settings))
+    with _archive(ctx.settings) as a:
+        ids = [
+            watchlist.add_plate(
+                a.pool,
+                label=e.plate,
+                plate_text=e.plate,
+                reason=e.reason or reason.strip(),
+                created_by=who.actor,
+                index=plate_index_rows(search, e.plate),
+                expires_at=_expiry(e.expires),
+            )
+            for e in report.accepted
+        ]
+        audit_trail(ctx.settings, a.pool).record(
+            who,
+            "hotlist.import",
+            target="watchlist",
+            reason=_reason(reason),
+            detail={"accepted": len(ids), "rejected": len(report.rejected)},
+        )
+    for r in report.rejected:
+        click.echo(f"rejected line {r.line}: {r.reason}", err=True)
+    click.echo(f"imported {len(ids)} plate(s), rejected {len(report.rejected)} row(s)")
+
+
+@click.command("match")
+@click.option("--once", is_flag=True, help="Match what is pending, then exit.")
+@click.option(
+    "--interval", type=click.FloatRange(0.05, 60), default=0.5, help="Seconds between passes."
+)
+@pass_ctx
+@reports_errors
+def match(ctx: Context, once: bool, interval: float) -> None:
+    """Match new crossings against the hot list and the face watch list; raise alerts."""
+    with _archive(ctx.settings) as a:
+        matcher = Matcher(a.pool)
+        while True:
+            done = matcher.run_once()
+            if once:
+                click.echo(
+                    f"matched {len(done)} crossing(s), {sum(o.alert for o in done)} alert(s)"
+                )
+                return
+            if not done:
+                time.sleep(interval)

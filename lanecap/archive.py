@@ -9,9 +9,10 @@ The database gets the plate's blind index and the key-rotated embedding for sear
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import cv2
@@ -20,8 +21,8 @@ import numpy as np
 from lanecap.config import LaneConfig, Settings
 from lanecap.keys import LaneKeys, lane_keys
 from lanecap.pipeline import Crossing
-from recognition.plates.hotlist import fold
 from lanecap.services.runtime import Endpoints
+from recognition.plates.hotlist import fold
 from recognition.types import Image
 from storage import crossings as repo
 from storage.crypto import DataKey, WrappedKey, embedding_bytes
@@ -78,35 +79,87 @@ class Archive:
             config=lane.model_dump(mode="json"),
         )
 
-    def _put(
-        self, c: Crossing, data_class: DataClass, name: str, key: DataKey, kind: str, data: bytes
-    ) -> StoredObject:
-        okey = object_key(lane_id=c.lane_id, crossing_id=str(c.id), at=_ts(c.started_at), name=name)
-        blob = key.encrypt(data, slot=f"{c.id}/{kind}")
-        try:
-            return self.objects.put(data_class, okey, blob, content_type="application/octet-stream")
-        except IntegrityError:
-            # Left by an attempt whose database write never committed: its data key is
-            # gone, so the old ciphertext is unreadable and may be replaced.
-            self.objects.purge(self.objects.bucket(data_class), okey)
-            return self.objects.put(data_class, okey, blob, content_type="application/octet-stream")
+    def commit(self, sealed: SealedCrossing) -> bool:
+        """Upload a sealed crossing's objects, then write its rows; False when already stored."""
+        if repo.crossing_exists(self.pool, sealed.record.id):
+            return False
+        for obj in sealed.objects:
+            try:
+                self.objects.put(
+                    obj.data_class, obj.key, obj.blob, content_type="application/octet-stream"
+                )
+            except IntegrityError:
+                # Left by an attempt whose database write never committed: its data key is
+                # gone, so the old ciphertext is unreadable and may be replaced.
+                self.objects.purge(self.objects.bucket(obj.data_class), obj.key)
+                self.objects.put(
+                    obj.data_class, obj.key, obj.blob, content_type="application/octet-stream"
+                )
+        return repo.save_crossing(self.pool, sealed.record)
 
     def store(self, c: Crossing) -> bool:
-        """Store one crossing, sealed; False when it was already stored (a replay)."""
+        """Seal and store one crossing; False when it was already stored (a replay)."""
         assert self.keys is not None
-        if repo.crossing_exists(self.pool, c.id):
-            return False
+        return self.commit(
+            CrossingSealer(self.keys, bucket_prefix=self.settings.object_store.bucket_prefix).seal(
+                c
+            )
+        )
+
+
+@dataclass(frozen=True)
+class SealedObject:
+    """An encrypted object, ready to upload: bucket data class, key and ciphertext."""
+
+    data_class: DataClass
+    key: str
+    blob: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SealedCrossing:
+    """Everything a crossing stores, encrypted for the agency: safe to spool on the lane node."""
+
+    objects: tuple[SealedObject, ...]
+    record: repo.CrossingRecord
+
+
+@dataclass(frozen=True)
+class CrossingSealer:
+    """Lane-node side: encrypts a crossing with fresh data keys wrapped to the agency's public key.
+
+    Needs no storage: a node whose storage is down can still seal and spool.
+    """
+
+    keys: LaneKeys
+    bucket_prefix: str
+
+    def _object(
+        self, c: Crossing, data_class: DataClass, name: str, key: DataKey, kind: str, data: bytes
+    ) -> tuple[SealedObject, StoredObject]:
+        okey = object_key(lane_id=c.lane_id, crossing_id=str(c.id), at=_ts(c.started_at), name=name)
+        blob = key.encrypt(data, slot=f"{c.id}/{kind}")
+        ref = StoredObject(
+            f"{self.bucket_prefix}-{data_class}", okey, hashlib.sha256(blob).hexdigest(), len(blob)
+        )
+        return SealedObject(data_class, okey, blob), ref
+
+    def seal(self, c: Crossing) -> SealedCrossing:
         plates_key = DataKey.generate()
         keys: list[WrappedKey] = [self.keys.sealer.wrap(plates_key, purpose="plates")]
+        sealed_objects: list[SealedObject] = []
         objects: list[tuple[str, StoredObject]] = []
+
+        def add(kind: str, pair: tuple[SealedObject, StoredObject]) -> None:
+            sealed_objects.append(pair[0])
+            objects.append((kind, pair[1]))
+
         if c.best_plate is not None:
-            objects.append(
-                (
-                    "plate_crop",
-                    self._put(
-                        c, "plates", "plate.lce", plates_key, "plate_crop", _jpeg(c.best_plate.crop)
-                    ),
-                )
+            add(
+                "plate_crop",
+                self._object(
+                    c, "plates", "plate.lce", plates_key, "plate_crop", _jpeg(c.best_plate.crop)
+                ),
             )
         faces: tuple[repo.FaceRecord, ...] = ()
         if c.driver is not None:
@@ -114,24 +167,20 @@ class Archive:
             keys.append(self.keys.sealer.wrap(faces_key, purpose="faces"))
             f = c.driver.face
             encoding = np.asarray(f.encoding, dtype=np.float32)
-            objects.append(
-                (
-                    "face_crop",
-                    self._put(c, "faces", "face.lce", faces_key, "face_crop", _jpeg(c.driver.crop)),
-                )
+            add(
+                "face_crop",
+                self._object(c, "faces", "face.lce", faces_key, "face_crop", _jpeg(c.driver.crop)),
             )
-            objects.append(
-                (
+            add(
+                "face_embedding",
+                self._object(
+                    c,
+                    "faces",
+                    "embedding.lce",
+                    faces_key,
                     "face_embedding",
-                    self._put(
-                        c,
-                        "faces",
-                        "embedding.lce",
-                        faces_key,
-                        "face_embedding",
-                        embedding_bytes(encoding),
-                    ),
-                )
+                    embedding_bytes(encoding),
+                ),
             )
             faces = (
                 repo.FaceRecord(
@@ -142,6 +191,7 @@ class Archive:
                     embedding=self.keys.search.protect_embedding(encoding),
                 ),
             )
+
         reads = tuple(
             repo.PlateReadRecord(
                 camera_id=p.camera_id,
@@ -186,4 +236,4 @@ class Archive:
             plate_fold_index=self.keys.search.plate_index(fold(c.plate.text)) if c.plate else None,
             keys=tuple(keys),
         )
-        return repo.save_crossing(self.pool, record)
+        return SealedCrossing(tuple(sealed_objects), record)

@@ -169,6 +169,9 @@ class Settings(_Model):
     recognition: RecognitionConfig = RecognitionConfig()
     keys: KeysConfig = KeysConfig()
     security: SecurityConfig = SecurityConfig()
+    spool_max_mb: int = Field(
+        default=2048, ge=1, le=1_000_000, description="Local store-and-forward spool bound (MiB)."
+    )
     lanes: tuple[LaneConfig, ...] = Field(default=(), description="Lanes served by this node.")
 
     @model_validator(mode="after")

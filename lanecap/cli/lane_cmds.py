@@ -6,6 +6,7 @@ import getpass
 import shutil
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -13,15 +14,18 @@ from tqdm import tqdm
 
 from capture.types import Frame
 from lanecap import components
-from lanecap.archive import Archive
+from lanecap.archive import Archive, CrossingSealer
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.config import Settings, load_settings, resolve_sources
 from lanecap.errors import ConfigError
 from lanecap.evidence import evidence_reader
+from lanecap.forward import StoreAndForward
+from lanecap.keys import lane_keys
 from lanecap.metrics import NodeMetrics
 from lanecap.runner import RunStats, run_lane
 from lanecap.security.roles import Principal
 from lanecap.services.runtime import storage_endpoints
+from lanecap.spool import Spool
 from storage.crossings import list_crossings
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -52,6 +56,15 @@ def check_config(file: Path) -> None:
     click.echo(f"{file}: OK ({len(settings.lanes)} lane(s), {cams} camera(s))")
 
 
+@dataclass
+class NodeRun:
+    stats: RunStats
+    spooled: int
+    replayed: int
+    outages: int
+    left_in_spool: int
+
+
 def _run(
     settings: Settings,
     lane_id: str,
@@ -59,37 +72,53 @@ def _run(
     max_seconds: float | None,
     quiet: bool,
     metrics: NodeMetrics | None = None,
-) -> RunStats:
+    drain_timeout: float = 30.0,
+) -> NodeRun:
     lane = settings.lane(lane_id)
     pipeline = components.lane_pipeline(settings, lane)
     with storage_endpoints(settings) as ep:
-        archive = Archive(settings, ep)
-        try:
+        keys = lane_keys(settings, embedded=bool(ep.embedded))
+
+        def connect() -> Archive:
+            archive = Archive(settings, ep, keys=keys)
             archive.register_lane(lane)
+            return archive
+
+        node = StoreAndForward(
+            sealer=CrossingSealer(keys, bucket_prefix=settings.object_store.bucket_prefix),
+            spool=Spool(
+                settings.data_dir / "spool" / lane.id, max_bytes=settings.spool_max_mb * 2**20
+            ),
+            connect=connect,
+        )
+        try:
+            node.drain()  # what an earlier run left behind
             bar = tqdm(desc=f"lane {lane.id}", unit="frame", disable=quiet, file=sys.stderr)
 
             def tick(_: Frame) -> None:
                 bar.update(1)
 
             stats = run_lane(
-                lane,
-                pipeline,
-                archive.store,
-                max_seconds=max_seconds,
-                on_frame=tick,
-                metrics=metrics,
+                lane, pipeline, node.store, max_seconds=max_seconds, on_frame=tick, metrics=metrics
             )
             bar.close()
+            left = node.finish(timeout_s=drain_timeout)
         finally:
-            archive.close()
-    return stats
+            node.close()
+    return NodeRun(stats, node.spooled, node.replayed, node.outages, left)
 
 
-def _report(stats: RunStats) -> None:
+def _report(run: NodeRun) -> None:
+    stats = run.stats
     click.echo(
         f"frames analysed: {stats.frames}; crossings: {stats.crossings} "
         f"({stats.stored} stored, {stats.replays} already stored)"
     )
+    if run.spooled or run.replayed or run.left_in_spool:
+        click.echo(
+            f"storage outages: {run.outages}; spooled: {run.spooled}; replayed: {run.replayed}; "
+            f"still in spool: {run.left_in_spool}"
+        )
     for h in stats.health:
         err = f"; last error: {h.last_error}" if h.last_error else ""
         click.echo(

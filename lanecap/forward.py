@@ -10,6 +10,7 @@ import psycopg
 import psycopg_pool
 
 from lanecap.archive import Archive, CrossingSealer
+from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import Crossing
 from lanecap.spool import Spool
 from storage.errors import StoreUnavailable
@@ -37,7 +38,9 @@ class StoreAndForward:
         spool: Spool,
         connect: Callable[[], Archive],
         retry_s: float = 2.0,
+        metrics: NodeMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.sealer = sealer
         self.spool = spool
         self.connect = connect
@@ -81,6 +84,7 @@ class StoreAndForward:
             self._down(err)
             return 0
         self.replayed += n
+        self._gauge()
         if n:
             log.info("replayed %d spooled crossing(s)", n)
         return n
@@ -96,7 +100,13 @@ class StoreAndForward:
                 self._down(err)
         self.spool.put(sealed)
         self.spooled += 1
+        self._gauge()
         return True
+
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.spool_files.set(len(self.spool))
+            self.metrics.spool_full.set(self.spool.used_bytes() / self.spool.max_bytes)
 
     def finish(self, *, timeout_s: float) -> int:
         """Try to empty the spool for up to timeout_s; returns how many remain."""

@@ -36,6 +36,10 @@ class NodeMetrics:
         self.decode_errors = Gauge(
             "lanecap_camera_decode_errors", "Unreadable frames", ["camera"], registry=r
         )
+        self.spool_files = Gauge(
+            "lanecap_spool_crossings", "Crossings waiting in the local spool", registry=r
+        )
+        self.spool_full = Gauge("lanecap_spool_fill_ratio", "Spool bytes used / bound", registry=r)
         self.reconnects = Gauge(
             "lanecap_camera_reconnects", "Reconnection attempts", ["camera"], registry=r
         )

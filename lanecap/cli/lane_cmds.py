@@ -90,6 +90,7 @@ def _run(
                 settings.data_dir / "spool" / lane.id, max_bytes=settings.spool_max_mb * 2**20
             ),
             connect=connect,
+            metrics=metrics,
         )
         try:
             node.drain()  # what an earlier run left behind

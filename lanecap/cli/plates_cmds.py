@@ -66,6 +66,9 @@ MAP_FLOOR_CONF = 0.01
     default=None,
     help="Root of the shared data (default $LANECAP_DATA or /work/shared/data).",
 )
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted run in --out from its last.pt."
+)
 def train_detector(
     *,
     out: Path,
@@ -81,6 +84,7 @@ def train_detector(
     real_repeat: int,
     no_real: bool,
     data_root: Path | None,
+    resume: bool,
 ) -> None:
     """Train the plate detector (or fine-tune it on a site's footage) and export ONNX."""
     from recognition.plates.train import DATA_ROOT, TrainConfig, default_real_sources
@@ -92,7 +96,7 @@ def train_detector(
     config = TrainConfig(
         out=out, epochs=epochs, imgsz=imgsz or (640 if finetune else 320), seed=seed, device=device,  # type: ignore[arg-type]
         synthetic=synthetic, finetune=finetune, threads=threads, batch=batch, workers=workers,
-        real_repeat=real_repeat, **sources,
+        real_repeat=real_repeat, resume=resume, **sources,
     )  # fmt: skip
     result = run_training(config)
     click.echo(f"weights: {result.weights}")

@@ -1,0 +1,234 @@
+"""`create_app(settings, services)`: the officer API, its web console, one error handler.
+
+Routes (every one authenticated and role-checked except login, the login page and static
+assets; roles from `lanecap.security.roles`):
+
+    /api/auth/...            login (name + password + TOTP), logout, me
+    /api/lanes/{lane}/...    booth: recent crossings, live (SSE)
+    /api/crossings/{id}...   detail, crops, confirm/correct the plate
+    /api/search/...          plate (exact, prefix, fuzzy) + filters, faces by photo
+    /api/lists/...           watch list and plate hot list (supervisors)
+    /api/health/...          lane health and blurred calibration previews (contractors)
+    /api/openapi.json        the schema (any signed-in user)
+    /, /booth, /search, /crossings/{id}, /lists, /health, /login   server-rendered pages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lanecap.api import indexer
+from lanecap.api.errors import ApiError
+from lanecap.api.routers import auth, booth, crossings, docs, health, lists, pages, search
+from lanecap.api.schemas.common import ErrorBody, ErrorDetail
+from lanecap.api.services import ApiServices
+from lanecap.config import Settings
+from lanecap.errors import LanecapError
+from lanecap.security.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    RateLimited,
+    ReasonRequired,
+    SecurityError,
+)
+from storage.errors import StorageError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parents[1] / "web"
+
+
+def _status(err: Exception) -> tuple[int, str]:
+    if isinstance(err, ApiError):
+        return err.status, err.code
+    if isinstance(err, AuthenticationFailed):
+        return 401, "unauthenticated"
+    if isinstance(err, Forbidden):
+        return 403, "forbidden"
+    if isinstance(err, ReasonRequired):
+        return 400, "reason_required"
+    if isinstance(err, RateLimited):
+        return 429, "rate_limited"
+    if isinstance(err, SecurityError):
+        return 400, "refused"
+    if isinstance(err, StoreUnavailable):
+        return 503, "store_unavailable"
+    if isinstance(err, StorageError):
+        return 500, "storage_error"
+    if isinstance(err, LanecapError):
+        return 400, "bad_request"
+    return 500, "internal"
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def error_response(request: Request, status: int, code: str, message: str, hint: str) -> Response:
+    rid = getattr(request.state, "request_id", "-")
+    if _wants_html(request):
+        if status == 401:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        templates: Jinja2Templates = request.app.state.templates
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": status, "code": code, "message": message, "hint": hint, "me": None},
+            status_code=status,
+        )
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, hint=hint, request_id=rid))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def ours(request: Request, err: Exception) -> Response:
+        status, code = _status(err)
+        if status >= 500:
+            log.error("request %s failed: %s", getattr(request.state, "request_id", "-"), err)
+            message = "the service could not complete the request" if status == 500 else str(err)
+        else:
+            message = str(err)
+        hint = err.hint if isinstance(err, LanecapError) else ""
+        return error_response(request, status, code, message, hint)
+
+    async def http(request: Request, err: Exception) -> Response:
+        assert isinstance(err, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        return error_response(request, err.status_code, code, str(err.detail), "")
+
+    async def invalid(request: Request, err: Exception) -> Response:
+        assert isinstance(err, RequestValidationError)
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(
+            request, 422, "invalid", f"{where}: {first.get('msg', 'invalid input')}", ""
+        )
+
+    app.add_exception_handler(LanecapError, ours)
+    app.add_exception_handler(StorageError, ours)
+    app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, ours)
+
+
+_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
+    ),
+]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (streams untouched): a request id, and strict headers on every
+    response (no caching of traveller data, no framing, same-origin scripts only)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = secrets.token_hex(6)
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = rid
+                for k, v in _HEADERS:
+                    if k.decode() not in headers:
+                        headers.raw.append((k, v))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _index_forever(svc: ApiServices) -> None:
+    token, q = svc.feed.subscribe(None)
+    try:
+        await run_in_threadpool(indexer.backfill, svc)
+        while True:
+            batch = [(await q.get()).id]
+            while not q.empty():
+                batch.append(q.get_nowait().id)
+            try:
+                await run_in_threadpool(indexer.index, svc, batch)
+            except (LanecapError, StorageError) as err:
+                log.warning("plate indexing failed (%s); the backfill retries", type(err).__name__)
+    finally:
+        svc.feed.unsubscribe(token)
+
+
+def create_app(settings: Settings, services: ApiServices) -> FastAPI:
+    """The ASGI app. Starting it starts the live feed (and the plate indexer for sealed
+    crossings); stopping it stops them. `services` stay owned by the caller."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.feed.start()
+        task = None
+        if services.sealed_prefixes and services.search_key is not None:
+            task = asyncio.create_task(_index_forever(services))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            services.feed.stop()
+
+    app = FastAPI(
+        title="lanecap officer API",
+        version="1",
+        description="Booth view, search, crossing detail, lists and lane health. "
+        "Every route needs a session (or a lane token) and a role that grants it.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    )
+    app.state.services = services
+    app.state.settings = settings
+    app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
+    install_handlers(app)
+
+    app.add_middleware(SecurityHeaders)
+
+    for router in (
+        auth.router,
+        booth.router,
+        crossings.router,
+        search.router,
+        lists.router,
+        health.router,
+        docs.router,
+        pages.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    return app

@@ -1,0 +1,152 @@
+"""Booth view: a lane's recent crossings, new ones live (server-sent events), plate review.
+
+Each crossing pushed to an officer is opened and audited (`crossing.view`, reason
+"booth <lane>"). Events: `crossing` (a CrossingOut as JSON, `id:` the crossing id) and a
+comment every 15 s to keep proxies from closing the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from lanecap.api.deps import Services, Viewer
+from lanecap.api.errors import BadRequest, NotFound
+from lanecap.api.schemas.common import ERROR_RESPONSES
+from lanecap.api.schemas.crossings import CrossingOut, ReviewOut, ReviewRequest
+from lanecap.api.services import ApiServices
+from lanecap.api.views import crossings_out
+from lanecap.security.roles import Principal
+from storage import search as repo
+
+router = APIRouter(tags=["booth"], responses=ERROR_RESPONSES)
+KEEPALIVE_S = 15.0
+
+
+def booth_reason(lane_id: str) -> str:
+    return f"booth {lane_id}"
+
+
+def recent_crossings(
+    svc: ApiServices, principal: Principal, lane_id: str, limit: int
+) -> list[CrossingOut]:
+    hits = repo.search_crossings(svc.pool, filters=repo.Filters(lane_id=lane_id), limit=limit).hits
+    return crossings_out(svc, principal, hits, reason=booth_reason(lane_id))
+
+
+@router.get("/api/lanes/{lane_id}/recent", response_model=list[CrossingOut])
+def recent(
+    lane_id: str,
+    who: Viewer,
+    svc: Services,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[CrossingOut]:
+    """The lane's newest crossings, newest first (opened, audited)."""
+    return recent_crossings(svc, who, lane_id, limit)
+
+
+def _open_one(svc: ApiServices, who: Principal, crossing_id: uuid.UUID) -> CrossingOut | None:
+    h = repo.hit(svc.pool, crossing_id)
+    if h is None:
+        return None
+    return crossings_out(svc, who, [h], reason=booth_reason(h.lane_id))[0]
+
+
+@router.get(
+    "/api/lanes/{lane_id}/live",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live(lane_id: str, request: Request, who: Viewer, svc: Services) -> StreamingResponse:
+    """New crossings of the lane as server-sent events, within a second of being stored."""
+    token, queue = svc.feed.subscribe(lane_id)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield "retry: 2000\n\n"
+            idle = 0.0
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    idle += 1.0
+                    if idle >= KEEPALIVE_S:
+                        idle = 0.0
+                        yield ": keepalive\n\n"
+                    continue
+                idle = 0.0
+                out = await run_in_threadpool(_open_one, svc, who, item.id)
+                if out is not None:
+                    yield f"event: crossing\nid: {item.id}\ndata: {out.model_dump_json()}\n\n"
+        finally:
+            svc.feed.unsubscribe(token)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/api/crossings/{crossing_id}/review", response_model=ReviewOut)
+def review(crossing_id: uuid.UUID, body: ReviewRequest, who: Viewer, svc: Services) -> ReviewOut:
+    """Confirm the voted plate, or correct it. Stored, audited (`plate.review`), and the
+    correction becomes the crossing's searchable plate."""
+    h = repo.hit(svc.pool, crossing_id)
+    if h is None:
+        raise NotFound(f"crossing {crossing_id}")
+    text = repo.normalise(body.plate_text or "")
+    if body.action == "correct" and not text:
+        raise BadRequest("a correction needs the right plate text")
+    reason = body.reason.strip() or booth_reason(h.lane_id)
+    with svc.pool.connection() as conn, conn.transaction():
+        conn.execute("SELECT 1 FROM crossings WHERE id = %s FOR UPDATE", (crossing_id,))
+        number = repo.next_review_number(conn, crossing_id)
+        sealed = index = None
+        clear: str | None = None
+        if body.action == "correct":
+            if h.sealed:
+                sealed = svc.reviews.seal(crossing_id, number, text)
+                if sealed is None or svc.search_key is None:
+                    raise BadRequest("this service cannot seal a correction (no keys)")
+                index = svc.search_key.plate_index(text)
+            else:
+                clear = text
+        rid = repo.add_review(
+            conn,
+            crossing_id=crossing_id,
+            action=body.action,
+            actor=who.actor,
+            reason=reason,
+            plate_text=clear,
+            sealed=sealed,
+            plate_index=index,
+        )
+        row = conn.execute("SELECT created_at FROM plate_reviews WHERE id = %s", (rid,)).fetchone()
+    svc.trail.record(
+        who,
+        "plate.review",
+        target=f"crossing:{crossing_id}",
+        reason=reason,
+        detail={"action": body.action, "review": rid},
+    )
+    if body.action == "correct" and h.sealed and svc.search_key is not None:
+        prefixes = repo.BlindPrefixes.from_search_key(svc.search_key)
+        repo.index_prefixes(svc.pool, crossing_id=crossing_id, text=text, prefixes=prefixes)
+    assert row is not None
+    return ReviewOut(
+        id=rid,
+        action=body.action,
+        plate_text=text if body.action == "correct" else None,
+        actor=who.actor,
+        reason=reason,
+        created_at=row[0],
+    )

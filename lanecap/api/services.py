@@ -1,0 +1,111 @@
+"""What the API needs, built once per process (`build_services`) or by tests with fakes.
+
+The officer service holds the agency private keys (to open sealed crossings, through
+`lanecap.evidence`), the search key (blind plate index, embedding rotation) and the audit
+signing key. Plate search runs on the sealed store ("blind") when a search key is present,
+else on clear plate_text; `sealed_prefixes` turns the keyed-prefix indexer (prefix search
+of sealed plates) on or off.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from lanecap.api.auth import Authenticator, SecurityCoreAuth, Sessions
+from lanecap.api.evidence import KeyringReviewSealer, Opener, ReviewSealer
+from lanecap.api.live import CrossingFeed
+from lanecap.config import Settings
+from lanecap.evidence import evidence_reader
+from lanecap.security.ratelimit import SearchLimiter
+from lanecap.security.trail import AuditTrail
+from lanecap.services.runtime import Endpoints
+from recognition.types import FaceEncoder
+from storage.crypto import SearchKey
+from storage.db import migrate, open_pool
+from storage.objects import ObjectStore
+from storage.search import PlateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiServices:
+    pool: ConnectionPool = field(repr=False)
+    objects: ObjectStore = field(repr=False)
+    trail: AuditTrail
+    auth: Authenticator
+    sessions: Sessions
+    opener: Opener
+    reviews: ReviewSealer
+    feed: CrossingFeed
+    limiter: SearchLimiter
+    search_key: SearchKey | None = field(default=None, repr=False)
+    face_encoder: FaceEncoder | None = None
+    secure_cookies: bool = False
+    sealed_prefixes: bool = True
+    owned: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def plate_store(self) -> PlateStore:
+        return "blind" if self.search_key is not None else "clear"
+
+    def close(self) -> None:
+        self.feed.stop()
+        for thing in reversed(self.owned):
+            thing.close()
+
+
+def build_services(
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    secure_cookies: bool = False,
+    session_ttl_s: int = 8 * 3600,
+    face_encoder: FaceEncoder | None = None,
+    load_face_encoder: bool = False,
+    sealed_prefixes: bool = True,
+) -> ApiServices:
+    """Open the pool, object store, the evidence reader (agency private keys, search key,
+    audit signing key: KeyFileError when absent) and the live feed for `lanecap serve`."""
+    from lanecap.keys import lane_keys
+
+    lane_keys(settings, embedded=bool(endpoints.embedded))  # embedded demo: create missing keys
+    migrate(endpoints.admin_url)
+    pool = open_pool(endpoints.database_url, size=settings.database.pool_size)
+    objects = ObjectStore(
+        endpoint=endpoints.s3_endpoint,
+        access_key=endpoints.s3_access_key,
+        secret_key=endpoints.s3_secret_key,
+        secure=endpoints.s3_secure,
+        region=endpoints.s3_region,
+        bucket_prefix=settings.object_store.bucket_prefix,
+    )
+    try:
+        reader = evidence_reader(settings, pool, objects)
+    except Exception:
+        pool.close()
+        raise
+    if face_encoder is None and load_face_encoder:
+        from recognition.faces.encoder import FaceRecognitionEncoder
+
+        face_encoder = FaceRecognitionEncoder()
+    return ApiServices(
+        pool=pool,
+        objects=objects,
+        trail=reader.trail,
+        auth=SecurityCoreAuth(pool, reader.trail),
+        sessions=Sessions(ttl_s=session_ttl_s),
+        opener=reader,
+        reviews=KeyringReviewSealer(pool, reader.keys),
+        feed=CrossingFeed(database_url=endpoints.database_url),
+        limiter=reader.limiter,
+        search_key=reader.search_key,
+        face_encoder=face_encoder,
+        secure_cookies=secure_cookies,
+        sealed_prefixes=sealed_prefixes,
+        owned=[pool],
+    )

@@ -1,0 +1,1 @@
+"""The officer console's templates and static files (served by lanecap.api)."""

@@ -60,10 +60,16 @@ class SecurityCoreAuth:
 
     pool: ConnectionPool = field(repr=False)
     trail: AuditTrail
+    max_failed: int = 8
 
     def login(self, *, name: str, password: str, totp_code: str) -> Principal:
         return authenticate(
-            self.pool, self.trail, name=name, password=password, totp_code=totp_code
+            self.pool,
+            self.trail,
+            name=name,
+            password=password,
+            totp_code=totp_code,
+            max_failed=self.max_failed,
         )
 
     def lane_token(self, token: str) -> Principal:

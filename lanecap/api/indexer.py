@@ -27,7 +27,9 @@ def index(svc: ApiServices, ids: Sequence[uuid.UUID]) -> int:
     if svc.search_key is None or not svc.sealed_prefixes or not ids:
         return 0
     prefixes = repo.BlindPrefixes.from_search_key(svc.search_key)
-    hits = [h for h in (repo.hit(svc.pool, i) for i in ids) if h is not None and h.sealed]
+    done_before = repo.with_prefixes(svc.pool, ids)  # a match re-announces a crossing
+    todo = [i for i in dict.fromkeys(ids) if i not in done_before]
+    hits = [h for h in (repo.hit(svc.pool, i) for i in todo) if h is not None and h.sealed]
     done = 0
     for cid, text in plate_texts(svc, INDEXER, hits, reason=REASON).items():
         if text:

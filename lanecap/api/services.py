@@ -97,7 +97,7 @@ def build_services(
         pool=pool,
         objects=objects,
         trail=reader.trail,
-        auth=SecurityCoreAuth(pool, reader.trail),
+        auth=SecurityCoreAuth(pool, reader.trail, settings.security.max_failed_logins),
         sessions=Sessions(ttl_s=session_ttl_s),
         opener=reader,
         reviews=KeyringReviewSealer(pool, reader.keys),

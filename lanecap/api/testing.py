@@ -85,12 +85,12 @@ class Account:
     totp_secret: str
 
     def code(self) -> str:
-        """A TOTP code not used before (codes are good once; one step of drift is accepted,
-        so a test may log in up to three times in 30 s with the same account)."""
+        """A TOTP code not used before. Codes are good once and one step of drift is
+        accepted either way, so the code of the current step survives a step boundary before
+        it is checked; a second login in the same step uses the next step's code."""
         totp = pyotp.TOTP(self.totp_secret)
-        used = _USED.setdefault(self.name, 0)
         now = int(time.time() // totp.interval)
-        step = max(now - 1, used + 1)
+        step = max(now, _USED.get(self.name, 0) + 1)
         if step > now + 1:
             time.sleep((step - 1) * totp.interval - time.time() + 0.05)
         _USED[self.name] = step

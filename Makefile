@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps face-recognition==1.3.0
+	@# Debian's chromium for the browser tests (they skip with a reason without it).
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium not installed: browser tests will skip"
 	touch $@
 
 demo: install
@@ -33,6 +36,8 @@ test: lint unit
 
 bench: install
 	$(BIN)/python -m bench.bench_detector
+	$(BIN)/python -m bench.bench_face_search --n 100000
+	$(BIN)/python -m bench.bench_search --n 1000000
 
 train-detector: install
 	nice -n 10 $(BIN)/lanecap train detector

@@ -41,7 +41,10 @@ def _archive(settings: Settings) -> Iterator[Archive]:
 
 
 def _expiry(value: date | None) -> datetime | None:
-    return None if value is None else datetime.combine(value, dtime.min, tzinfo=UTC)
+    """In force through the given day (UTC): it ends at the start of the next day."""
+    if value is None:
+        return None
+    return datetime.combine(value + timedelta(days=1), dtime.min, tzinfo=UTC)
 
 
 def _reason(reason: str) -> str:

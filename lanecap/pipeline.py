@@ -113,6 +113,8 @@ class LanePipeline:
             window=lane.fusion_window_s, settle=gap + 0.5
         )
         self.frames_seen = 0
+        self.frames_with_detection: dict[str, int] = {c.id: 0 for c in lane.cameras}
+        self.frames_per_camera: dict[str, int] = {c.id: 0 for c in lane.cameras}
         self.driver_not_found = 0
         # Right-hand traffic means left-hand-drive vehicles: the driver sits on the left.
         self._drive_side: DriveSide = "left" if lane.driving_side == "right" else "right"
@@ -169,7 +171,15 @@ class LanePipeline:
                 )
             elif found:
                 self.driver_not_found += 1
+        self.frames_per_camera[cam.id] += 1
+        if items:
+            self.frames_with_detection[cam.id] += 1
         self._trackers[cam.id].update(frame.timestamp, items)
+
+    def detection_rate(self, camera_id: str) -> float | None:
+        """Share of analysed frames with a plate or driver face: a calibration signal."""
+        n = self.frames_per_camera.get(camera_id, 0)
+        return self.frames_with_detection[camera_id] / n if n else None
 
     def poll(self, now: float) -> list[Crossing]:
         """Crossings whose vehicle has left, as of `now` (epoch seconds, the frames' clock)."""

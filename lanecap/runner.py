@@ -85,6 +85,8 @@ def run_lane(
     max_seconds: float | None = None,
     on_frame: Callable[[Frame], None] | None = None,
     metrics: NodeMetrics | None = None,
+    on_health: Callable[[list[SourceHealth], LanePipeline], None] | None = None,
+    health_every_s: float = 2.0,
 ) -> RunStats:
     """Run until the sources end (files) or max_seconds pass (live); every crossing is stored."""
     stats = RunStats()
@@ -113,6 +115,7 @@ def run_lane(
 
     try:
         last_poll = 0.0
+        last_health = 0.0
         for frame in frames:
             pipeline.process(frame)
             stats.frames += 1
@@ -127,6 +130,9 @@ def run_lane(
                 if metrics is not None:
                     for src in sources:
                         metrics.camera(src.health())
+            if on_health is not None and time.monotonic() - last_health >= health_every_s:
+                on_health([src.health() for src in sources], pipeline)
+                last_health = time.monotonic()
             if max_seconds is not None and time.time() - start > max_seconds:
                 break
         emit(pipeline.finish())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import shutil
 import sys
 import uuid
@@ -12,22 +13,25 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from capture.types import Frame
+from capture.types import Frame, SourceHealth
 from lanecap import components
 from lanecap.archive import Archive, CrossingSealer
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.config import Settings, load_settings, resolve_sources
 from lanecap.errors import ConfigError
 from lanecap.evidence import evidence_reader
-from lanecap.forward import StoreAndForward
+from lanecap.forward import UNAVAILABLE, StoreAndForward
 from lanecap.keys import lane_keys
 from lanecap.metrics import NodeMetrics
+from lanecap.pipeline import LanePipeline
 from lanecap.runner import RunStats, run_lane
 from lanecap.security.roles import Principal
 from lanecap.services.runtime import storage_endpoints
 from lanecap.spool import Spool
+from storage import health as health_store
 from storage.crossings import list_crossings
 
+log = logging.getLogger(__name__)
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 
@@ -99,8 +103,36 @@ def _run(
             def tick(_: Frame) -> None:
                 bar.update(1)
 
+            def health(found: list[SourceHealth], pipe: LanePipeline) -> None:
+                if node.archive is None:
+                    return  # storage down: health waits, captures spool
+                try:
+                    for h in found:
+                        health_store.report(
+                            node.archive.pool,
+                            health_store.CameraHealth(
+                                lane_id=lane.id,
+                                camera_id=h.camera_id,
+                                status="ok"
+                                if h.connected and not h.last_error
+                                else ("degraded" if h.connected else "down"),
+                                fps=h.fps,
+                                dropped_frames=h.frames_dropped,
+                                detection_rate=pipe.detection_rate(h.camera_id),
+                                last_error=h.last_error or "",
+                            ),
+                        )
+                except UNAVAILABLE:
+                    log.warning("lane health not reported: storage unreachable")
+
             stats = run_lane(
-                lane, pipeline, node.store, max_seconds=max_seconds, on_frame=tick, metrics=metrics
+                lane,
+                pipeline,
+                node.store,
+                max_seconds=max_seconds,
+                on_frame=tick,
+                metrics=metrics,
+                on_health=health,
             )
             bar.close()
             left = node.finish(timeout_s=drain_timeout)

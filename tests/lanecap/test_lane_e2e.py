@@ -80,6 +80,13 @@ def test_run_stores_one_crossing_per_vehicle(tmp_path: Path, settings, archive) 
         crop = reader.image(officer, rows[0].id, kind, reason="e2e test")  # type: ignore[arg-type]
         assert crop[:2] == b"\xff\xd8"  # a JPEG crop
 
+    # The node reported its cameras' health for the contractors' view.
+    from storage.health import lane_health
+
+    health = {h.camera_id: h for h in lane_health(archive.pool, lane_id="e2e-lane")}
+    assert set(health) == {"e2e-front", "e2e-driver"}
+    assert health["e2e-front"].detection_rate is not None and health["e2e-front"].detection_rate > 0
+
     # A replay of the same footage stores nothing twice.
     again = runner.invoke(main, ["-c", str(cfg), "run", "--lane", "e2e-lane", "-q"])
     assert again.exit_code == 0, again.output

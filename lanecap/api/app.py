@@ -22,6 +22,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -71,6 +72,8 @@ def _status(err: Exception) -> tuple[int, str]:
         return 500, "storage_error"
     if isinstance(err, LanecapError):
         return 400, "bad_request"
+    if isinstance(err, psycopg.DataError):
+        return 400, "invalid_input"  # e.g. a NUL byte or an out-of-range value in a parameter
     return 500, "internal"
 
 

@@ -39,7 +39,7 @@ REAL_CROPS = "plates/openalpr-us-crops/manifest.csv"
     help="Root of the shared data (default $LANECAP_DATA or /work/shared/data).",
 )
 @click.option("--no-real", is_flag=True, help="Rendered plates only.")
-@click.option("--steps", type=int, default=1600, show_default=True)
+@click.option("--steps", type=int, default=2400, show_default=True)
 @click.option("--batch", type=int, default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
 @click.option("--real-fraction", type=float, default=0.5, show_default=True)
@@ -62,7 +62,8 @@ REAL_CROPS = "plates/openalpr-us-crops/manifest.csv"
     "--install/--no-install",
     default=False,
     show_default=True,
-    help="Copy the best weights into recognition/models (the shipped reader network).",
+    help="Copy the final weights (last/, not the validation-selected best/) into "
+    "recognition/models, the shipped reader network.",
 )
 def train_reader(
     *,
@@ -101,7 +102,7 @@ def train_reader(
     if install:
         for ext in (".pth", ".yaml", ".py"):
             shutil.copy2(
-                result.best_dir / f"{NETWORK_NAME}{ext}", MODELS_DIR / f"{NETWORK_NAME}{ext}"
+                result.last_dir / f"{NETWORK_NAME}{ext}", MODELS_DIR / f"{NETWORK_NAME}{ext}"
             )
         click.echo(f"installed into {MODELS_DIR}")
 

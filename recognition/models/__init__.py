@@ -1,0 +1,1 @@
+"""Shipped model files (ONNX, checkpoints, model cards); a package so they install with it."""

@@ -4,7 +4,7 @@ VENV   := .venv
 PIP    := $(VENV)/bin/pip
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint unit bench train-detector clean
+.PHONY: install demo test lint unit bench train-detector train-reader clean
 
 install: $(VENV)/.installed
 
@@ -36,11 +36,15 @@ test: lint unit
 
 bench: install
 	$(BIN)/python -m bench.bench_detector
+	$(BIN)/python -m bench.bench_reader --threads 1 --frames 10
 	$(BIN)/python -m bench.bench_face_search --n 100000
 	$(BIN)/python -m bench.bench_search --n 1000000
 
 train-detector: install
 	nice -n 10 $(BIN)/lanecap train detector
+
+train-reader: install
+	nice -n 10 $(BIN)/lanecap train reader --threads 1 --install
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from capture.types import CameraRole
 from lanecap.errors import ConfigError
 
-PlateRegion = Literal["us", "eu", "br", "any"]
+PlateRegion = Literal["any", "eu", "us", "br", "de", "fr", "it", "es", "nl", "pl", "ro", "gb"]
+"""Plate grammars: a country code, `eu` (the EU grammars lanecap knows) or `any`."""
 
 
 class _Model(BaseModel):

@@ -1,6 +1,14 @@
 """The `lanecap` command group: every command registered on `main`."""
 
-from lanecap.cli import faces_cmds, lane_cmds, list_cmds, load_cmds, plates_cmds, service_cmds
+from lanecap.cli import (
+    faces_cmds,
+    lane_cmds,
+    list_cmds,
+    load_cmds,
+    plates_cmds,
+    reader_cmds,
+    service_cmds,
+)
 from lanecap.cli.base import calibrate_group, eval_group, main, train_group
 
 main.add_command(lane_cmds.check_config)
@@ -16,6 +24,8 @@ main.add_command(list_cmds.match)
 eval_group.add_command(plates_cmds.eval_plates)
 eval_group.add_command(faces_cmds.eval_faces)
 train_group.add_command(plates_cmds.train_detector)
+train_group.add_command(reader_cmds.train_reader)
+eval_group.add_command(reader_cmds.eval_reader)
 calibrate_group.add_command(faces_cmds.calibrate_faces)
 
 __all__ = ["main"]

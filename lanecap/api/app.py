@@ -126,6 +126,8 @@ def install_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(LanecapError, ours)
     app.add_exception_handler(StorageError, ours)
+    # Handled here, not by the catch-all (which re-raises and drops the connection).
+    app.add_exception_handler(psycopg.DataError, ours)
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, ours)

@@ -57,7 +57,7 @@ class Box:
         h, w = image.shape[:2]
         px, py = self.width * pad, self.height * pad
         b = Box(self.x1 - px, self.y1 - py, self.x2 + px, self.y2 + py).clip(w, h)
-        return image[int(b.y1) : int(round(b.y2)), int(b.x1) : int(round(b.x2))]
+        return image[int(b.y1) : round(b.y2), int(b.x1) : round(b.x2)]
 
 
 @dataclass(frozen=True)

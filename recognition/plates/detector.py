@@ -17,7 +17,7 @@ from recognition.types import Box, Image, PlateDetection
 log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "plate_yolo.onnx"
-DEFAULT_CONF = 0.3
+DEFAULT_CONF = 0.4
 DEFAULT_IOU = 0.5
 DEFAULT_IMGSZ = 640
 

@@ -59,6 +59,7 @@ class TrainConfig:
     real_crops_manifest: Path | None = None
     background_video: Path | None = None
     real_repeat: int = 3
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,17 @@ def train_detector(config: TrainConfig) -> TrainResult:
     torch.set_num_threads(max(1, config.threads))
     started = time.time()
     dataset_info: dict[str, Any] = {}
+    run_dir = out / "run"
+    summary_json = out / "dataset_summary.json"
+    if config.resume:
+        # continue an interrupted run from its last checkpoint (same data, same arguments)
+        last = run_dir / "weights" / "last.pt"
+        if not last.is_file():
+            raise FileNotFoundError(f"nothing to resume: {last} missing")
+        if summary_json.is_file():
+            dataset_info = json.loads(summary_json.read_text())
+        YOLO(str(last)).train(resume=True)
+        return _finish(config, out, run_dir, started, dataset_info, _resolve_device(config.device))
     if config.finetune is not None:
         data_yaml = finetune_data_yaml(config.finetune, out)
         if not SHIPPED_PT.is_file():
@@ -158,9 +170,9 @@ def train_detector(config: TrainConfig) -> TrainResult:
             "real_images": summary.real_images,
             "generation_s": round(time.time() - started, 1),
         }
+        summary_json.write_text(json.dumps(dataset_info, indent=2))
         model = YOLO(config.model_yaml)
     device = _resolve_device(config.device)
-    run_dir = out / "run"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     fine = config.finetune is not None
@@ -190,7 +202,24 @@ def train_detector(config: TrainConfig) -> TrainResult:
         degrees=0.0,
         verbose=False,
     )
+    return _finish(config, out, run_dir, started, dataset_info, device)
+
+
+def _finish(
+    config: TrainConfig,
+    out: Path,
+    run_dir: Path,
+    started: float,
+    dataset_info: dict[str, Any],
+    device: str,
+) -> TrainResult:
+    """Copy the final weights, export ONNX and write metrics.json."""
+    import torch
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
     trained = run_dir / "weights" / "last.pt"
+    ckpt = torch.load(trained, map_location="cpu", weights_only=False)
+    train_args = ckpt.get("train_args", {}) if isinstance(ckpt, dict) else {}
     weights = out / "plate_yolo.pt"
     shutil.copyfile(trained, weights)
     torch.set_num_threads(max(1, config.threads))
@@ -200,20 +229,41 @@ def train_detector(config: TrainConfig) -> TrainResult:
     onnx_path = out / "plate_yolo.onnx"
     if Path(exported).resolve() != onnx_path:
         shutil.copyfile(exported, onnx_path)
-    trainer_metrics = getattr(model, "metrics", None)
-    results = getattr(trainer_metrics, "results_dict", {}) if trainer_metrics is not None else {}
+    results = _last_results(run_dir)
+    epochs_done = int(results["epoch"]) if "epoch" in results else None
     metrics = {
         "config": _jsonable(asdict(config)),
         "device": device,
         "host": platform.node(),
         "train_s": round(time.time() - started, 1),
+        "epochs_done": epochs_done,
+        "ultralytics_epochs_arg": train_args.get("epochs"),
         "dataset": _jsonable(dataset_info),
-        "ultralytics_val_on_tiles": {k: round(float(v), 4) for k, v in dict(results).items()},
+        "ultralytics_last_epoch_row": results,
     }
     metrics_json = out / "metrics.json"
     metrics_json.write_text(json.dumps(metrics, indent=2))
     log.info("trained in %.0f s: %s, %s", metrics["train_s"], weights, onnx_path)
     return TrainResult(weights=weights, onnx=onnx_path, metrics_json=metrics_json, metrics=metrics)
+
+
+def _last_results(run_dir: Path) -> dict[str, float]:
+    """The last row of ultralytics' results.csv (losses; val metrics on tiles)."""
+    csv_path = run_dir / "results.csv"
+    if not csv_path.is_file():
+        return {}
+    lines = [ln for ln in csv_path.read_text().splitlines() if ln.strip()]
+    if len(lines) < 2:
+        return {}
+    keys = [k.strip() for k in lines[0].split(",")]
+    vals = lines[-1].split(",")
+    out: dict[str, float] = {}
+    for k, v in zip(keys, vals, strict=False):
+        try:
+            out[k] = round(float(v), 4)
+        except ValueError:
+            continue
+    return out
 
 
 def config_from_args(argv: list[str] | None = None) -> TrainConfig:
@@ -232,12 +282,13 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--real-repeat", type=int, default=3)
     p.add_argument("--no-real", action="store_true", help="synthetic data only")
+    p.add_argument("--resume", action="store_true", help="continue OUT/run from its last.pt")
     a = p.parse_args(argv)
     sources: dict[str, Any] = {} if a.no_real else default_real_sources()
     return TrainConfig(
         out=a.out, epochs=a.epochs, imgsz=a.imgsz or (640 if a.finetune else 320), seed=a.seed, device=a.device,
         synthetic=a.synthetic, finetune=a.finetune, threads=a.threads, batch=a.batch,
-        workers=a.workers, real_repeat=a.real_repeat, **sources,
+        workers=a.workers, real_repeat=a.real_repeat, resume=a.resume, **sources,
     )  # fmt: skip
 
 

@@ -143,7 +143,10 @@ def test_shipped_detector_on_shared_data(name: str) -> None:
     from recognition.plates.detector import YoloPlateDetector
 
     r = evaluate_plates(manifest, detector=YoloPlateDetector(threads=2))
-    assert r["det_recall"] >= 0.85
+    # regression guard for the shipped model (measured at score 0.4: recall 0.94-0.97,
+    # mAP50 0.945-0.951, strict precision 0.76-0.84; see MODEL_CARD_plate_detector.md)
+    assert r["det_recall"] >= 0.9
+    assert r["map50"] >= 0.9
     assert r["det_precision"] >= 0.7
 
 

@@ -1,0 +1,1 @@
+"""Licence plates: detection (YOLO on ONNX Runtime), reading, evaluation, training."""

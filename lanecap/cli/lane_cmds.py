@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import json
 import logging
-import shutil
 import sys
 import uuid
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from capture.types import Frame, SourceHealth
 from lanecap import components
 from lanecap.archive import Archive, CrossingSealer
 from lanecap.cli.base import Context, pass_ctx, reports_errors
-from lanecap.config import Settings, load_settings, resolve_sources
+from lanecap.config import Settings, load_settings
 from lanecap.errors import ConfigError
 from lanecap.evidence import evidence_reader
 from lanecap.forward import UNAVAILABLE, StoreAndForward
@@ -207,9 +207,11 @@ def demo(data_dir: Path, detector: str | None, quiet: bool) -> None:
     data_dir = data_dir.resolve()
     footage = data_dir / "footage"
     render_demo(footage)
-    shutil.copy(SEEDS / "demo.toml", footage / "lane.toml")
+    seed = (SEEDS / "demo.toml").read_text(encoding="utf-8")
+    (footage / "lane.toml").write_text(
+        f"data_dir = {json.dumps(str(data_dir))}\n{seed}", encoding="utf-8"
+    )
     settings = load_settings(footage / "lane.toml")
-    settings = resolve_sources(settings.model_copy(update={"data_dir": data_dir}), footage)
     if detector is not None:
         rec = settings.recognition.model_copy(update={"plate_detector": detector})
         settings = settings.model_copy(update={"recognition": rec})

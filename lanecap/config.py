@@ -141,6 +141,10 @@ class SecurityConfig(_Model):
     checkpoint_every: int = Field(
         default=100, ge=1, le=100000, description="Audit events between signed checkpoints."
     )
+    history_linkage: bool = Field(
+        default=False,
+        description="Allow linking crossings by face or plate history (off unless policy allows).",
+    )
 
 
 class RecognitionConfig(_Model):

@@ -270,6 +270,23 @@ class EvidenceReader:
         )
         return Export(detail=self._detail(crossing_id), images=images, embedding=emb)
 
+    def face_embedding(
+        self, principal: Principal, crossing_id: uuid.UUID, *, reason: str
+    ) -> tuple[npt.NDArray[np.float32], float]:
+        """The driver's decrypted encoding and its quality, for a 1:1 check (audited)."""
+        target = f"crossing:{crossing_id}/face_embedding"
+        self._allow(principal, Permission.IMAGE_VIEW, target)
+        why = _reason("face.verify", reason)
+        self.trail.record(principal, "face.verify", target=target, reason=why)
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT max(quality) FROM faces WHERE crossing_id = %s", (crossing_id,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            raise SecurityError(f"crossing {crossing_id} has no driver face")
+        emb = embedding_from_bytes(self._object(crossing_id, "face_embedding"))
+        return np.asarray(emb, dtype=np.float32), float(row[0])
+
     def _detail_kinds(self, crossing_id: uuid.UUID) -> tuple[str, ...]:
         with self.pool.connection() as conn:
             rows = conn.execute(

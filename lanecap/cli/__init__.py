@@ -2,6 +2,7 @@
 
 from lanecap.cli import (
     faces_cmds,
+    identity_cmds,
     lane_cmds,
     list_cmds,
     load_cmds,
@@ -21,6 +22,7 @@ main.add_command(load_cmds.load)
 main.add_command(list_cmds.watchlist_group)
 main.add_command(list_cmds.hotlist_group)
 main.add_command(list_cmds.match)
+main.add_command(identity_cmds.identity_group)
 eval_group.add_command(plates_cmds.eval_plates)
 eval_group.add_command(faces_cmds.eval_faces)
 train_group.add_command(plates_cmds.train_detector)

@@ -144,6 +144,12 @@ def test_every_command_has_help() -> None:
         ["crossings", "list"],
         ["services", "start"],
         ["db", "migrate"],
+        ["identity", "links"],
+        ["identity", "verify-document"],
+        ["watchlist", "enroll"],
+        ["hotlist", "import"],
+        ["match"],
+        ["load"],
         ["eval"],
         ["train"],
     ):

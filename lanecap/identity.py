@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from lanecap.evidence import EvidenceReader
 from lanecap.security.errors import SecurityError
@@ -18,12 +22,18 @@ from recognition.faces.match import FaceMatcher, Verification
 from recognition.types import Box, FaceEncoder, FaceObservation, Image
 
 
+class FaceOpener(Protocol):
+    def face_embedding(
+        self, principal: Principal, crossing_id: uuid.UUID, *, reason: str
+    ) -> tuple[npt.NDArray[np.float32], float]: ...
+
+
 class PolicyDisabled(SecurityError):
     hint = "a supervisor may enable it with security.history_linkage = true, where the law allows"
 
 
 def verify_document(
-    reader: EvidenceReader,
+    reader: FaceOpener,
     principal: Principal,
     crossing_id: uuid.UUID,
     document: Image,

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 from psycopg_pool import ConnectionPool
 
 from lanecap.evidence import CrossingDetail, ImageKind
@@ -32,6 +34,10 @@ class Opener(Protocol):
     def image(
         self, principal: Principal, crossing_id: uuid.UUID, kind: ImageKind, *, reason: str = ""
     ) -> bytes: ...
+
+    def face_embedding(
+        self, principal: Principal, crossing_id: uuid.UUID, *, reason: str
+    ) -> tuple[npt.NDArray[np.float32], float]: ...
 
 
 class ReviewSealer(Protocol):

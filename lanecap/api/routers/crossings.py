@@ -6,13 +6,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from lanecap.api.blur import decode_image
 from lanecap.api.deps import ImageViewer, Services, Viewer
-from lanecap.api.errors import NotFound
+from lanecap.api.errors import BadRequest, NotFound
+from lanecap.api.routers.search import MAX_PHOTO
 from lanecap.api.schemas.common import ERROR_RESPONSES
 from lanecap.api.schemas.crossings import CrossingDetailOut
 from lanecap.api.views import need_reason, open_crossing
+from lanecap.identity import verify_document
 
 router = APIRouter(prefix="/api/crossings", tags=["crossings"], responses=ERROR_RESPONSES)
 Reason = Annotated[str | None, Query(max_length=200, description="Case number or purpose.")]
@@ -47,3 +52,41 @@ def crop(
         raise NotFound(f"{kind} of crossing {crossing_id}")
     data = svc.opener.image(who, crossing_id, kind, reason=why)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+class VerificationOut(BaseModel):
+    """match / no_match / unknown; never a bare score."""
+
+    decision: Literal["match", "no_match", "unknown"]
+    distance: float | None
+    threshold: float
+    reason: str | None
+
+
+@router.post("/{crossing_id}/verify-document", response_model=VerificationOut)
+async def verify_document_route(
+    crossing_id: uuid.UUID,
+    who: ImageViewer,
+    svc: Services,
+    photo: Annotated[UploadFile, File(description="The document's portrait.")],
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> VerificationOut:
+    """1:1: the crossing's driver against a document photo (audited as `face.verify`)."""
+    why = need_reason(reason, "face.verify")
+    data = await photo.read(MAX_PHOTO + 1)
+    if len(data) > MAX_PHOTO:
+        raise BadRequest("the photo is larger than 8 MiB")
+    img = decode_image(data)
+    if img is None:
+        raise BadRequest("the photo is not a decodable image")
+    if svc.face_encoder is None:
+        raise BadRequest("face checks are not enabled on this service (no face encoder)")
+    result = await run_in_threadpool(
+        verify_document, svc.opener, who, crossing_id, img, encoder=svc.face_encoder, reason=why
+    )
+    return VerificationOut(
+        decision=result.decision.value,
+        distance=result.distance,
+        threshold=result.threshold,
+        reason=None if result.reason is None else str(result.reason),
+    )

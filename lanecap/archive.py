@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,7 +23,7 @@ import numpy as np
 from lanecap.config import LaneConfig, Settings
 from lanecap.keys import LaneKeys, lane_keys
 from lanecap.pipeline import Crossing
-from lanecap.services.runtime import Endpoints
+from lanecap.services.runtime import Endpoints, storage_endpoints
 from recognition.plates.hotlist import fold
 from recognition.types import Image
 from storage import crossings as repo
@@ -105,6 +107,17 @@ class Archive:
                 c
             )
         )
+
+
+@contextmanager
+def open_archive(settings: Settings) -> Iterator[Archive]:
+    """Storage endpoints (embedded ones started if needed) and an Archive, closed on exit."""
+    with storage_endpoints(settings) as ep:
+        archive = Archive(settings, ep)
+        try:
+            yield archive
+        finally:
+            archive.close()
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,11 @@ import click
 import cv2
 import numpy as np
 
-from lanecap.archive import Archive
+from lanecap.archive import open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.evidence import evidence_reader
 from lanecap.identity import history_links, verify_document
 from lanecap.security.roles import Principal
-from lanecap.services.runtime import storage_endpoints
 from recognition.faces.match import OperatingPoint
 
 
@@ -41,20 +40,16 @@ def verify_document_cmd(ctx: Context, crossing_id: uuid.UUID, photo: Path, reaso
     image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
     if image is None:
         raise click.BadParameter(f"{photo} is not an image OpenCV can read", param_hint="PHOTO")
-    with storage_endpoints(ctx.settings) as ep:
-        archive = Archive(ctx.settings, ep)
-        try:
-            reader = evidence_reader(ctx.settings, archive.pool, archive.objects)
-            result = verify_document(
-                reader,
-                _officer(),
-                crossing_id,
-                np.asarray(image, dtype=np.uint8),
-                encoder=FaceRecognitionEncoder(model="hog+cnn"),
-                reason=reason,
-            )
-        finally:
-            archive.close()
+    with open_archive(ctx.settings) as archive:
+        reader = evidence_reader(ctx.settings, archive.pool, archive.objects)
+        result = verify_document(
+            reader,
+            _officer(),
+            crossing_id,
+            np.asarray(image, dtype=np.uint8),
+            encoder=FaceRecognitionEncoder(model="hog+cnn"),
+            reason=reason,
+        )
     why = f" ({result.reason})" if result.reason else ""
     dist = f"; distance {result.distance:.3f}" if result.distance is not None else ""
     click.echo(f"{result.decision}{why}{dist}; threshold {result.threshold:.2f}")
@@ -67,20 +62,16 @@ def verify_document_cmd(ctx: Context, crossing_id: uuid.UUID, photo: Path, reaso
 @reports_errors
 def links_cmd(ctx: Context, crossing_id: uuid.UUID, reason: str) -> None:
     """The same face with another plate; the same plate with another driver."""
-    with storage_endpoints(ctx.settings) as ep:
-        archive = Archive(ctx.settings, ep)
-        try:
-            reader = evidence_reader(ctx.settings, archive.pool, archive.objects)
-            links = history_links(
-                reader,
-                _officer(),
-                crossing_id,
-                enabled=ctx.settings.security.history_linkage,
-                reason=reason,
-                threshold=OperatingPoint.shipped().threshold,
-            )
-        finally:
-            archive.close()
+    with open_archive(ctx.settings) as archive:
+        reader = evidence_reader(ctx.settings, archive.pool, archive.objects)
+        links = history_links(
+            reader,
+            _officer(),
+            crossing_id,
+            enabled=ctx.settings.security.history_linkage,
+            reason=reason,
+            threshold=OperatingPoint.shipped().threshold,
+        )
     click.echo("same face, other plate:")
     for cid, d in links.same_face_other_plate:
         click.echo(f"  {cid}  distance {d:.3f}")

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from capture.types import Frame, SourceHealth
 from lanecap import components
-from lanecap.archive import Archive, CrossingSealer
+from lanecap.archive import Archive, CrossingSealer, open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.config import Settings, load_settings
 from lanecap.errors import ConfigError
@@ -228,16 +228,12 @@ def demo(data_dir: Path, detector: str | None, quiet: bool) -> None:
 def _list(settings: Settings, *, lane_id: str | None, limit: int, reason: str | None) -> None:
     """Print crossings; plate texts are decrypted (and each view audited) only with a reason."""
     plates: dict[uuid.UUID, str | None] = {}
-    with storage_endpoints(settings) as ep:
-        archive = Archive(settings, ep)
-        try:
-            rows = list_crossings(archive.pool, lane_id=lane_id, limit=limit)
-            if reason is not None:
-                reader = evidence_reader(settings, archive.pool, archive.objects)
-                who = Principal(name=getpass.getuser(), role="officer", kind="system")
-                plates = {r.id: reader.view(who, r.id, reason=reason).plate_text for r in rows}
-        finally:
-            archive.close()
+    with open_archive(settings) as archive:
+        rows = list_crossings(archive.pool, lane_id=lane_id, limit=limit)
+        if reason is not None:
+            reader = evidence_reader(settings, archive.pool, archive.objects)
+            who = Principal(name=getpass.getuser(), role="officer", kind="system")
+            plates = {r.id: reader.view(who, r.id, reason=reason).plate_text for r in rows}
     click.echo(
         f"{'started (UTC)':<20} {'lane':<10} {'plate':<10} {'conf':>5} {'face':<16} {'frames':>6} flags"
     )

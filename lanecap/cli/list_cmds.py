@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import getpass
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -14,30 +12,18 @@ import click
 import cv2
 import numpy as np
 
-from lanecap.archive import Archive
+from lanecap.archive import open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
-from lanecap.config import Settings
 from lanecap.evidence import audit_trail
 from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher, plate_index_rows
 from lanecap.security.roles import Permission, Principal, authorize
-from lanecap.services.runtime import storage_endpoints
 from storage import watchlist
 
 
 def _supervisor() -> Principal:
     """The local operator of the officer service, acting as supervisor (audited as system)."""
     return Principal(name=getpass.getuser(), role="supervisor", kind="system")
-
-
-@contextmanager
-def _archive(settings: Settings) -> Iterator[Archive]:
-    with storage_endpoints(settings) as ep:
-        archive = Archive(settings, ep)
-        try:
-            yield archive
-        finally:
-            archive.close()
 
 
 def _expiry(value: date | None) -> datetime | None:
@@ -86,7 +72,7 @@ def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo
             "use a sharp, frontal, well-lit photo of exactly one person"
         )
     search = load_search_key(keys_dir(ctx.settings))
-    with _archive(ctx.settings) as a:
+    with open_archive(ctx.settings) as a:
         entry = watchlist.add_face(
             a.pool,
             label=name,
@@ -108,7 +94,7 @@ def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo
 def list_entries(ctx: Context, kind: str) -> None:
     """Active entries: id, label, reason, expiry."""
     authorize(_supervisor(), Permission.WATCHLIST_ENROL)
-    with _archive(ctx.settings) as a:
+    with open_archive(ctx.settings) as a:
         entries = watchlist.active(
             a.pool, kind="face" if kind == "face" else "plate", at=datetime.now(UTC)
         )
@@ -127,7 +113,7 @@ def expire_entry(ctx: Context, entry_id: int, reason: str) -> None:
     """End an entry (face or plate) now."""
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
-    with _archive(ctx.settings) as a:
+    with open_archive(ctx.settings) as a:
         if not watchlist.expire(a.pool, entry_id, at=datetime.now(UTC)):
             raise click.ClickException(f"no watch-list entry {entry_id}")
         audit_trail(ctx.settings, a.pool).record(
@@ -158,7 +144,7 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
         rows = plate_index_rows(search, plate)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="PLATE") from None
-    with _archive(ctx.settings) as a:
+    with open_archive(ctx.settings) as a:
         entry = watchlist.add_plate(
             a.pool,
             label=plate,
@@ -190,7 +176,7 @@ def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
     except (HotlistImportError, UnicodeDecodeError) as err:
         raise click.ClickException(f"{csv_file}: {err}") from None
     search = load_search_key(keys_dir(ctx.settings))
-    with _archive(ctx.settings) as a:
+    with open_archive(ctx.settings) as a:
         ids = [
             watchlist.add_plate(
                 a.pool,
@@ -224,7 +210,7 @@ def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
 @reports_errors
 def match(ctx: Context, once: bool, interval: float) -> None:
     """Match new crossings against the hot list and the face watch list; raise alerts."""
-    with _archive(ctx.settings) as a:
+    with open_archive(ctx.settings) as a:
         matcher = Matcher(a.pool)
         while True:
             done = matcher.run_once()

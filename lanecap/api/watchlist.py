@@ -5,14 +5,14 @@ Entries are stored by `storage.watchlist` with the same conventions as `lanecap 
 plate_index_rows`: exact, look-alike and one-edit hashes), a face entry its searchable
 (key-rotated) embedding after `recognition.faces.match.check_enrolment`; CSV files are read
 by `recognition.plates.hotlist.import_csv` (good rows load, bad rows are reported by line).
-Expiry dates mean "in force until the start of that day (UTC)", as in the CLI.
+An expiry date is the last day in force (UTC), as in `recognition.plates.hotlist` and the CLI.
 Supervisors only (routes check).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 import numpy as np
@@ -71,7 +71,10 @@ def entry(pool: ConnectionPool, entry_id: int) -> Entry:
 
 
 def until(day: date | None) -> datetime | None:
-    return None if day is None else datetime.combine(day, time.min, tzinfo=UTC)
+    """The instant an entry stops: the start of the day after its last day in force (UTC)."""
+    if day is None:
+        return None
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def add_plate(

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import getpass
 import time
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 import cv2
 import numpy as np
 
+from lanecap.api import watchlist as wl
 from lanecap.archive import open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.evidence import audit_trail
 from lanecap.keys import keys_dir, load_search_key
-from lanecap.matcher import Matcher, plate_index_rows
+from lanecap.matcher import Matcher
 from lanecap.security.roles import Permission, Principal, authorize
 from storage import watchlist
 
@@ -24,13 +24,6 @@ from storage import watchlist
 def _supervisor() -> Principal:
     """The local operator of the officer service, acting as supervisor (audited as system)."""
     return Principal(name=getpass.getuser(), role="supervisor", kind="system")
-
-
-def _expiry(value: date | None) -> datetime | None:
-    """In force through the given day (UTC): it ends at the start of the next day."""
-    if value is None:
-        return None
-    return datetime.combine(value + timedelta(days=1), dtime.min, tzinfo=UTC)
 
 
 def _reason(reason: str) -> str:
@@ -56,35 +49,28 @@ def watchlist_group() -> None:
 def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo: Path) -> None:
     """Enrol PHOTO; refused unless it holds exactly one usable face."""
     from recognition.faces.encoder import FaceRecognitionEncoder
-    from recognition.faces.match import check_enrolment
 
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
     image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
     if image is None:
         raise click.BadParameter(f"{photo} is not an image OpenCV can read", param_hint="PHOTO")
-    check = check_enrolment(
-        np.asarray(image, dtype=np.uint8), encoder=FaceRecognitionEncoder(model="hog+cnn")
-    )
-    if not check.ok or check.face is None:
-        raise click.ClickException(
-            f"not enrolled: {check.reason} ({check.n_faces} face(s) found); "
-            "use a sharp, frontal, well-lit photo of exactly one person"
-        )
     search = load_search_key(keys_dir(ctx.settings))
     with open_archive(ctx.settings) as a:
-        entry = watchlist.add_face(
+        entry = wl.add_face(
             a.pool,
+            search,
+            FaceRecognitionEncoder(model="hog+cnn"),
+            image=np.asarray(image, dtype=np.uint8),
             label=name,
-            embedding=search.protect_embedding(check.face.encoding),
             reason=_reason(reason),
-            created_by=who.actor,
-            expires_at=_expiry(expires.date() if expires else None),
+            by=who.actor,
+            expires_at=wl.until(expires.date() if expires else None),
         )
         audit_trail(ctx.settings, a.pool).record(
             who, "watchlist.enrol", target=f"watchlist:{entry}", reason=reason.strip()
         )
-    click.echo(f"enrolled as watch-list entry {entry} (face quality {check.face.quality:.2f})")
+    click.echo(f"enrolled as watch-list entry {entry}")
 
 
 @watchlist_group.command("list")
@@ -140,19 +126,15 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
     search = load_search_key(keys_dir(ctx.settings))
-    try:
-        rows = plate_index_rows(search, plate)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="PLATE") from None
     with open_archive(ctx.settings) as a:
-        entry = watchlist.add_plate(
+        entry = wl.add_plate(
             a.pool,
+            search,
+            plate=plate,
             label=plate,
-            plate_text=plate.upper(),
             reason=_reason(reason),
-            created_by=who.actor,
-            index=rows,
-            expires_at=_expiry(expires.date() if expires else None),
+            by=who.actor,
+            expires_at=wl.until(expires.date() if expires else None),
         )
         audit_trail(ctx.settings, a.pool).record(
             who, "hotlist.add", target=f"watchlist:{entry}", reason=reason.strip()
@@ -167,38 +149,27 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
 @reports_errors
 def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
     """Import a CSV (plate[,reason,region,expires,note]); bad rows are reported, good ones load."""
-    from recognition.plates.hotlist import HotlistImportError, import_csv
-
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
     try:
-        report = import_csv(csv_file.read_text(encoding="utf-8"))
-    except (HotlistImportError, UnicodeDecodeError) as err:
-        raise click.ClickException(f"{csv_file}: {err}") from None
+        text = csv_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise click.ClickException(f"{csv_file}: not UTF-8 text (byte {err.start})") from None
     search = load_search_key(keys_dir(ctx.settings))
     with open_archive(ctx.settings) as a:
-        ids = [
-            watchlist.add_plate(
-                a.pool,
-                label=e.plate,
-                plate_text=e.plate,
-                reason=e.reason or reason.strip(),
-                created_by=who.actor,
-                index=plate_index_rows(search, e.plate),
-                expires_at=_expiry(e.expires),
-            )
-            for e in report.accepted
-        ]
+        ids, rejected = wl.import_plates(
+            a.pool, search, text=text, reason=_reason(reason), by=who.actor
+        )
         audit_trail(ctx.settings, a.pool).record(
             who,
             "hotlist.import",
             target="watchlist",
-            reason=_reason(reason),
-            detail={"accepted": len(ids), "rejected": len(report.rejected)},
+            reason=reason.strip(),
+            detail={"accepted": len(ids), "rejected": len(rejected)},
         )
-    for r in report.rejected:
+    for r in rejected:
         click.echo(f"rejected line {r.line}: {r.reason}", err=True)
-    click.echo(f"imported {len(ids)} plate(s), rejected {len(report.rejected)} row(s)")
+    click.echo(f"imported {len(ids)} plate(s), rejected {len(rejected)} row(s)")
 
 
 @click.command("match")

@@ -514,7 +514,7 @@ def test_lists_for_supervisors_only(api, supervisor, officer) -> None:  # type: 
     active = supervisor.get("/api/lists", params={"kind": "plate", "active": True}).json()
     plates = {e["plate_text"]: e for e in active}
     assert "AAA111" in plates and "BBB222" in plates
-    assert plates["BBB222"]["expires_at"].startswith("2099-01-01")
+    assert plates["BBB222"]["expires_at"].startswith("2099-01-02")  # in force through 2099-01-01
     import cv2
 
     _, png = cv2.imencode(".png", face_image(99))

@@ -12,22 +12,8 @@ import numpy as np
 import numpy.typing as npt
 from psycopg_pool import ConnectionPool
 
-Kind = Literal["plate", "face"]
 Decision = Literal["match", "no_match", "unknown"]
 MatchKind = Literal["exact", "confusable", "fuzzy"]
-
-
-@dataclass(frozen=True)
-class WatchEntry:
-    id: int
-    kind: Kind
-    label: str
-    plate_text: str | None
-    reason: str
-    created_by: str
-    created_at: datetime
-    expires_at: datetime | None
-    embedding: npt.NDArray[np.float32] | None = field(default=None, repr=False)
 
 
 def add_face(
@@ -84,30 +70,6 @@ def expire(pool: ConnectionPool, entry_id: int, *, at: datetime) -> bool:
     with pool.connection() as conn:
         cur = conn.execute("UPDATE watchlist SET expires_at = %s WHERE id = %s", (at, entry_id))
     return cur.rowcount == 1
-
-
-def active(pool: ConnectionPool, *, kind: Kind, at: datetime) -> list[WatchEntry]:
-    """Entries of a kind in force at `at` (not expired)."""
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT id, kind, label, plate_text, reason, created_by, created_at, expires_at, embedding"
-            " FROM watchlist WHERE kind = %s AND (expires_at IS NULL OR expires_at > %s) ORDER BY id",
-            (kind, at),
-        ).fetchall()
-    return [
-        WatchEntry(
-            id=r[0],
-            kind=r[1],
-            label=r[2],
-            plate_text=r[3],
-            reason=r[4],
-            created_by=r[5],
-            created_at=r[6],
-            expires_at=r[7],
-            embedding=None if r[8] is None else np.asarray(r[8].to_numpy(), dtype=np.float32),
-        )
-        for r in rows
-    ]
 
 
 def nearest_faces(

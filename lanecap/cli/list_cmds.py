@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -18,7 +18,6 @@ from lanecap.evidence import audit_trail
 from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
 from lanecap.security.roles import Permission, Principal, authorize
-from storage import watchlist
 
 
 def _supervisor() -> Principal:
@@ -81,11 +80,10 @@ def list_entries(ctx: Context, kind: str) -> None:
     """Active entries: id, label, reason, expiry."""
     authorize(_supervisor(), Permission.WATCHLIST_ENROL)
     with open_archive(ctx.settings) as a:
-        entries = watchlist.active(
-            a.pool, kind="face" if kind == "face" else "plate", at=datetime.now(UTC)
-        )
+        entries = wl.entries(a.pool, kind="face" if kind == "face" else "plate", active_only=True)
     for e in entries:
-        until = f"{e.expires_at:%Y-%m-%d}" if e.expires_at else "-"
+        # expires_at is the start of the day after the last day in force
+        until = f"{e.expires_at - timedelta(days=1):%Y-%m-%d}" if e.expires_at else "-"
         click.echo(f"{e.id:>6}  {e.plate_text or e.label:<24} until {until:<10}  {e.reason}")
     click.echo(f"{len(entries)} active {kind} entr{'y' if len(entries) == 1 else 'ies'}")
 
@@ -100,8 +98,7 @@ def expire_entry(ctx: Context, entry_id: int, reason: str) -> None:
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
     with open_archive(ctx.settings) as a:
-        if not watchlist.expire(a.pool, entry_id, at=datetime.now(UTC)):
-            raise click.ClickException(f"no watch-list entry {entry_id}")
+        wl.expire(a.pool, entry_id)
         audit_trail(ctx.settings, a.pool).record(
             who, "watchlist.expire", target=f"watchlist:{entry_id}", reason=_reason(reason)
         )

@@ -269,7 +269,7 @@ def load_settings(path: Path | None, env: dict[str, str] | None = None) -> Setti
     return resolve_sources(settings, path.parent.resolve())
 
 
-def _is_path_source(source: str) -> bool:
+def is_path_source(source: str) -> bool:
     return "://" not in source and not source.startswith("device:") and not source.isdigit()
 
 
@@ -279,7 +279,7 @@ def resolve_sources(settings: Settings, base: Path) -> Settings:
     for lane in settings.lanes:
         cams = tuple(
             c.model_copy(update={"source": str(base / c.source)})
-            if _is_path_source(c.source) and not Path(c.source).is_absolute()
+            if is_path_source(c.source) and not Path(c.source).is_absolute()
             else c
             for c in lane.cameras
         )

@@ -17,7 +17,7 @@ from capture.types import Frame, SourceHealth
 from lanecap import components
 from lanecap.archive import Archive, CrossingSealer, open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
-from lanecap.config import Settings, load_settings
+from lanecap.config import Settings, is_path_source, load_settings
 from lanecap.errors import ConfigError
 from lanecap.evidence import evidence_reader
 from lanecap.forward import UNAVAILABLE, StoreAndForward
@@ -50,9 +50,7 @@ def check_config(file: Path) -> None:
         f"lanes[{i}].cameras[{j}].source: file or folder not found: {c.source}"
         for i, lane in enumerate(settings.lanes)
         for j, c in enumerate(lane.cameras)
-        if "://" not in c.source
-        and not c.source.startswith("device:")
-        and not Path(c.source).exists()
+        if is_path_source(c.source) and not Path(c.source).exists()
     ]
     for line in missing:
         click.echo(f"warning: {line}", err=True)

@@ -111,6 +111,12 @@ class RetentionConfig(_Model):
     )
     alerts_days: int = Field(default=365, ge=1, le=3650, description="Crossings with an alert.")
     audit_days: int = Field(default=2555, ge=365, le=7300, description="Audit log entries.")
+    preview_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description="Live booth previews of vehicles still in the lane (the crossing is the record).",
+    )
 
 
 class KeysConfig(_Model):
@@ -144,6 +150,14 @@ class SecurityConfig(_Model):
     history_linkage: bool = Field(
         default=False,
         description="Allow linking crossings by face or plate history (off unless policy allows).",
+    )
+    keep_passenger_faces: bool = Field(
+        default=False,
+        description=(
+            "Keep passengers' faces (crops and encodings, sealed like the driver's, and matched"
+            " against the watch list). Only for sites whose law requires it; off: passengers"
+            " are blurred and their encodings discarded."
+        ),
     )
 
 

@@ -8,6 +8,7 @@ no entry, no plaintext. Audit entries name crossing ids and kinds, never plate t
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
@@ -31,7 +32,7 @@ from lanecap.security.errors import Forbidden, ReasonRequired, SecurityError
 from lanecap.security.ratelimit import SearchLimiter
 from lanecap.security.roles import Permission, Principal, can
 from lanecap.security.trail import AuditTrail
-from storage import keystore
+from storage import keystore, previews
 from storage.crypto import (
     DataKey,
     DecryptionError,
@@ -75,6 +76,23 @@ class CrossingDetail:
     read_texts: tuple[str | None, ...] = field(repr=False)
     face_status: str
     kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PreviewDetail:
+    """A vehicle still in the lane: its plate vote so far (see lanecap.preview)."""
+
+    id: uuid.UUID
+    lane_id: str
+    camera_id: str
+    first_seen: datetime
+    seen_at: datetime
+    plate_text: str = field(repr=False)
+    plate_conf: float
+    n_reads: int
+    crop_jpeg: bytes | None = field(repr=False)
+    plate_index: bytes | None = field(repr=False)
+    plate_fold_index: bytes | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -228,6 +246,35 @@ class EvidenceReader:
         self._allow(principal, Permission.CROSSING_VIEW, target)
         self.trail.record(principal, "crossing.view", target=target, reason=reason.strip())
         return self._detail(crossing_id)
+
+    def preview(
+        self, principal: Principal, preview_id: uuid.UUID, *, reason: str = ""
+    ) -> PreviewDetail | None:
+        """A live preview opened for the booth (audited as preview.view); None when purged."""
+        target = f"preview:{preview_id}"
+        self._allow(principal, Permission.CROSSING_VIEW, target)
+        self._allow(principal, Permission.IMAGE_VIEW, target)
+        rec = previews.get_preview(self.pool, preview_id)
+        if rec is None:
+            return None
+        self.trail.record(principal, "preview.view", target=target, reason=reason.strip())
+        data = json.loads(
+            self.keys.unwrap(rec.key).decrypt(rec.sealed, slot=previews.preview_slot(preview_id))
+        )
+        crop = data.get("crop_jpeg")
+        return PreviewDetail(
+            id=rec.id,
+            lane_id=rec.lane_id,
+            camera_id=rec.camera_id,
+            first_seen=rec.first_seen,
+            seen_at=rec.seen_at,
+            plate_text=str(data["plate_text"]),
+            plate_conf=float(data["confidence"]),
+            n_reads=int(data.get("n_reads", 0)),
+            crop_jpeg=base64.b64decode(crop) if crop else None,
+            plate_index=rec.plate_index,
+            plate_fold_index=rec.plate_fold_index,
+        )
 
     def _object(self, crossing_id: uuid.UUID, kind: str) -> bytes:
         with self.pool.connection() as conn:

@@ -14,6 +14,7 @@ from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import Crossing
 from lanecap.spool import Spool
 from storage.errors import StoreUnavailable
+from storage.previews import PreviewRecord, save_preview
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class StoreAndForward:
         self.spooled = 0
         self.replayed = 0
         self.outages = 0
+        self.previews = 0
+        self.previews_dropped = 0
 
     def _reachable(self) -> Archive | None:
         if self.archive is not None:
@@ -101,6 +104,21 @@ class StoreAndForward:
         self.spool.put(sealed)
         self.spooled += 1
         self._gauge()
+        return True
+
+    def preview(self, rec: PreviewRecord) -> bool:
+        """Publish a live preview while storage answers; never spooled (it would be stale)."""
+        archive = self.archive if self.archive is not None else self._reachable()
+        if archive is None:
+            self.previews_dropped += 1
+            return False
+        try:
+            save_preview(archive.pool, rec)
+        except UNAVAILABLE as err:
+            self.previews_dropped += 1
+            self._down(err)
+            return False
+        self.previews += 1
         return True
 
     def _gauge(self) -> None:

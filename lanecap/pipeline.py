@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from capture.fusion import CrossingGrouper, VehicleGroup
-from capture.tracker import IouTracker
+from capture.tracker import IouTracker, Track
 from capture.types import CameraRole, Frame
 from lanecap.config import LaneConfig
 from lanecap.errors import PipelineError
@@ -50,12 +50,14 @@ class PlateSighting:
 
 @dataclass(frozen=True)
 class FaceSighting:
-    """A face seen in one frame of a driver camera."""
+    """A face seen in one frame of a driver camera; a driver's sighting carries the
+    passengers' faces of the same frame only when the site keeps them."""
 
     camera_id: str
     timestamp: float
     face: FaceObservation
     crop: Image = field(repr=False)
+    passengers: tuple[FaceSighting, ...] = ()
 
 
 Sighting = PlateSighting | FaceSighting
@@ -67,7 +69,8 @@ class Crossing:
 
     face_status: `captured`, `no_driver_camera`, `no_face_found`, or why the best driver
     face was unusable (recognition.faces.quality.RejectReason: too_small, blurred, ...).
-    Only a usable driver face is kept; passengers' faces never are.
+    Only a usable driver face is kept. `passengers` (the faces beside the driver in the
+    kept frame) is empty unless the site's policy keeps passengers' faces.
     plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`.
     """
 
@@ -82,11 +85,19 @@ class Crossing:
     driver: FaceSighting | None
     face_status: str
     n_frames: int
+    passengers: tuple[FaceSighting, ...] = ()
 
 
 def _offset(det: PlateDetection, dx: int, dy: int) -> PlateDetection:
     b = det.box
     return PlateDetection(Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), det.score)
+
+
+def _moved(f: FaceObservation, dx: int, dy: int) -> FaceObservation:
+    b = f.box
+    return FaceObservation(
+        Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), f.encoding, f.quality, f.reject_reason
+    )
 
 
 class LanePipeline:
@@ -98,8 +109,10 @@ class LanePipeline:
         reader: PlateReader | None,
         faces: FaceEncoder | None,
         min_score: float = 0.35,
+        keep_passengers: bool = False,
     ) -> None:
         self.lane = lane
+        self.keep_passengers = keep_passengers
         self.detector = detector
         self.reader = reader
         self.faces = faces
@@ -151,22 +164,28 @@ class LanePipeline:
             found = self.faces.faces(image)
             h, w = image.shape[:2]
             layout = SeatLayout(drive_side=self._drive_side, camera=cam.face_view)
-            sel = select_driver(found, region=Box(0, 0, w, h), layout=layout)
+            keep = self.keep_passengers
+            sel = select_driver(found, region=Box(0, 0, w, h), layout=layout, keep_passengers=keep)
             if sel.driver is not None:
-                # Passengers' encodings are dropped; their faces are blurred in what is kept.
-                shown = blur_passengers(image, sel) if sel.passenger_boxes else image
+                # Passengers' encodings are dropped and their faces blurred in what is kept,
+                # unless the site's policy keeps them: then they are kept like the driver's.
+                shown = blur_passengers(image, sel) if sel.passenger_boxes and not keep else image
                 b = sel.driver.box
                 crop = b.crop(shown, pad=0.2).copy()
-                moved = FaceObservation(
-                    Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy),
-                    sel.driver.encoding,
-                    sel.driver.quality,
-                    sel.driver.reject_reason,
+                moved = _moved(sel.driver, dx, dy)
+                riders = tuple(
+                    FaceSighting(
+                        cam.id,
+                        frame.timestamp,
+                        _moved(p, dx, dy),
+                        p.box.crop(image, pad=0.2).copy(),
+                    )
+                    for p in sel.passengers
                 )
                 items.append(
                     (
                         (moved.box.x1, moved.box.y1, moved.box.x2, moved.box.y2),
-                        FaceSighting(cam.id, frame.timestamp, moved, crop),
+                        FaceSighting(cam.id, frame.timestamp, moved, crop, riders),
                     )
                 )
             elif found:
@@ -248,4 +267,14 @@ class LanePipeline:
             driver=driver if status == "captured" else None,
             face_status=status,
             n_frames=len(frames),
+            passengers=driver.passengers if driver is not None and status == "captured" else (),
         )
+
+    def active_plate_tracks(self) -> list[tuple[str, Track[Sighting]]]:
+        """(camera id, track) of the plate cameras' vehicles still in view (for live previews)."""
+        return [
+            (cam_id, track)
+            for cam_id, tracker in self._trackers.items()
+            if self.cameras[cam_id].role in PLATE_ROLES
+            for track in tracker.active
+        ]

@@ -19,6 +19,7 @@ from lanecap.security.roles import Permission, Principal, authorize
 from lanecap.security.trail import AuditTrail
 from storage import audit
 from storage.objects import DataClass, ObjectStore
+from storage.previews import purge_previews
 from storage.retention import PurgeReport, RetentionPolicy, run_retention
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,11 @@ def apply_retention(
             if objects.object_lock_enabled(objects.bucket(dc)):
                 objects.set_expiry(dc, days=days)
                 lifecycle[dc] = days
+    previews_deleted = 0
+    if not dry_run:
+        previews_deleted = purge_previews(
+            pool, older_than=now - timedelta(minutes=cfg.preview_minutes)
+        )
     audit_deleted = 0
     if admin_url is not None and not dry_run:
         audit_deleted = audit.purge_before(
@@ -102,6 +108,7 @@ def apply_retention(
         detail={
             **report.as_detail(),
             "audit_deleted": audit_deleted,
+            "previews_deleted": previews_deleted,
             "lifecycle_days": lifecycle,
             "policy": policy.as_dict(),
         },

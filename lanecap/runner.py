@@ -17,6 +17,7 @@ from capture.types import Frame, SourceHealth
 from lanecap.config import LaneConfig
 from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import Crossing, LanePipeline
+from lanecap.preview import LiveAnnouncer, LiveRead
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class RunStats:
     crossings: int = 0
     stored: int = 0
     replays: int = 0
+    previews: int = 0
     health: list[SourceHealth] = field(default_factory=list)
 
 
@@ -87,8 +89,13 @@ def run_lane(
     metrics: NodeMetrics | None = None,
     on_health: Callable[[list[SourceHealth], LanePipeline], None] | None = None,
     health_every_s: float = 2.0,
+    on_live: Callable[[list[LiveRead]], None] | None = None,
 ) -> RunStats:
-    """Run until the sources end (files) or max_seconds pass (live); every crossing is stored."""
+    """Run until the sources end (files) or max_seconds pass (live); every crossing is stored.
+
+    With `on_live`, plate reads of vehicles still in the lane are handed over as they
+    settle (lanecap.preview), so the booth sees a vehicle before its crossing closes.
+    """
     stats = RunStats()
     start = time.time()
     timeline = replay_start(lane) or start
@@ -99,6 +106,7 @@ def run_lane(
     live = any(s.kind in ("stream", "device") for s in sources)
     stop = threading.Event()
     frames = _threaded(sources, stop) if live else _merged_files(sources)
+    announcer = LiveAnnouncer(pipeline) if on_live is not None else None
 
     def emit(found: list[Crossing]) -> None:
         for c in found:
@@ -119,6 +127,11 @@ def run_lane(
         for frame in frames:
             pipeline.process(frame)
             stats.frames += 1
+            if announcer is not None and on_live is not None:
+                found = announcer.poll()
+                if found:
+                    stats.previews += len(found)
+                    on_live(found)
             if on_frame is not None:
                 on_frame(frame)
             if metrics is not None:

@@ -537,3 +537,12 @@ def matches_for(pool: ConnectionPool, ids: Sequence[uuid.UUID]) -> dict[uuid.UUI
     for r in rows:
         out.setdefault(r[0], []).append(MatchRow(*r[1:]))
     return out
+
+
+def ended_at(pool: ConnectionPool, crossing_id: uuid.UUID) -> datetime | None:
+    """When the crossing's vehicle was last seen."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT ended_at FROM crossings WHERE id = %s", (crossing_id,)
+        ).fetchone()
+    return None if row is None else row[0]

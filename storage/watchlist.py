@@ -89,13 +89,17 @@ def nearest_faces(
 
 @dataclass(frozen=True)
 class Pending:
-    """A stored crossing not yet matched: its keyed plate hashes and its face (searchable form)."""
+    """A stored crossing not yet matched: its keyed plate hashes and its driver's face
+    (searchable form); `passengers` as (passenger no, quality, face) where a site keeps them."""
 
     id: uuid.UUID
     plate_index: bytes | None = field(repr=False)
     plate_fold_index: bytes | None = field(repr=False)
     face_quality: float | None
     face: npt.NDArray[np.float32] | None = field(repr=False)
+    passengers: tuple[tuple[int, float, npt.NDArray[np.float32]], ...] = field(
+        default=(), repr=False
+    )
 
 
 def pending(pool: ConnectionPool, *, limit: int = 100) -> list[Pending]:
@@ -104,11 +108,19 @@ def pending(pool: ConnectionPool, *, limit: int = 100) -> list[Pending]:
         rows = conn.execute(
             "SELECT c.id, c.plate_index, c.plate_fold_index, f.quality, f.embedding"
             " FROM crossings c LEFT JOIN LATERAL ("
-            "   SELECT quality, embedding FROM faces WHERE crossing_id = c.id"
+            "   SELECT quality, embedding FROM faces WHERE crossing_id = c.id AND seat = 'driver'"
             "   ORDER BY quality DESC LIMIT 1) f ON true"
             " WHERE c.matched_at IS NULL ORDER BY c.created_at LIMIT %s",
             (limit,),
         ).fetchall()
+        riders: dict[uuid.UUID, list[tuple[int, float, npt.NDArray[np.float32]]]] = {}
+        for cid, no, quality, emb in conn.execute(
+            "SELECT crossing_id, passenger_no, quality, embedding FROM faces"
+            " WHERE seat = 'passenger' AND crossing_id = ANY(%s) ORDER BY passenger_no",
+            ([r[0] for r in rows],),
+        ).fetchall():
+            vec = np.asarray(emb.to_numpy(), dtype=np.float32)
+            riders.setdefault(cid, []).append((int(no), float(quality), vec))
     return [
         Pending(
             id=r[0],
@@ -116,6 +128,7 @@ def pending(pool: ConnectionPool, *, limit: int = 100) -> list[Pending]:
             plate_fold_index=None if r[2] is None else bytes(r[2]),
             face_quality=r[3],
             face=None if r[4] is None else np.asarray(r[4].to_numpy(), dtype=np.float32),
+            passengers=tuple(riders.get(r[0], ())),
         )
         for r in rows
     ]
@@ -138,6 +151,17 @@ def plate_hits(
         ).fetchall()
     kinds: tuple[MatchKind, ...] = ("exact", "confusable", "fuzzy")
     return [(int(r[0]), kinds[int(r[1])]) for r in rows]
+
+
+def labels(pool: ConnectionPool, ids: Sequence[int]) -> dict[int, str]:
+    """The labels of watch-list entries by id."""
+    if not ids:
+        return {}
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT id, label FROM watchlist WHERE id = ANY(%s)", (list(ids),)
+        ).fetchall()
+    return {int(r[0]): str(r[1]) for r in rows}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from psycopg_pool import ConnectionPool
 
-from lanecap.evidence import CrossingDetail, ImageKind
+from lanecap.evidence import CrossingDetail, ImageKind, PreviewDetail
 from lanecap.security.roles import Principal
 from storage.crypto import DataKey, KeyProvider
 from storage.keystore import get_key
@@ -38,6 +38,10 @@ class Opener(Protocol):
     def face_embedding(
         self, principal: Principal, crossing_id: uuid.UUID, *, reason: str
     ) -> tuple[npt.NDArray[np.float32], float]: ...
+
+    def preview(
+        self, principal: Principal, preview_id: uuid.UUID, *, reason: str = ""
+    ) -> PreviewDetail | None: ...
 
 
 class ReviewSealer(Protocol):

@@ -1,5 +1,8 @@
 """New crossings, live: PostgreSQL LISTEN on `lanecap_crossings` -> per-lane subscribers.
 
+Notifications carry `kind`: `crossing` (stored, or re-announced after matching) or
+`preview` (a vehicle still in the lane, table live_previews; see lanecap.preview).
+
 A background thread holds one connection in LISTEN (the insert trigger of migration 004
 notifies at commit with the crossing id and lane) and hands each id to the asyncio queues
 of the subscribed lanes; the SSE route turns them into events. When the listening
@@ -16,6 +19,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import psycopg
 
@@ -29,11 +33,16 @@ class NewCrossing:
     id: uuid.UUID
     lane_id: str
     received: float  # time.monotonic() when the notification arrived
+    kind: Literal["crossing", "preview"] = "crossing"
 
 
 class CrossingFeed:
-    def __init__(self, *, database_url: str, queue_size: int = 256) -> None:
+    def __init__(
+        self, *, database_url: str, queue_size: int = 256, preview_ttl_s: float = 600.0
+    ) -> None:
         self._url = database_url
+        self._preview_ttl_s = preview_ttl_s
+        self._next_purge = 0.0
         self._queue_size = queue_size
         self._subs: dict[
             int, tuple[str | None, asyncio.Queue[NewCrossing], asyncio.AbstractEventLoop]
@@ -85,16 +94,33 @@ class CrossingFeed:
                     while not self._stop.is_set():
                         for n in conn.notifies(timeout=0.5, stop_after=64):
                             self._handle(n.payload)
+                        self._purge(conn)
             except psycopg.Error as err:
                 self.listening.clear()
                 log.warning("crossing feed lost its connection (%s); retrying", type(err).__name__)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
+    def _purge(self, conn: psycopg.Connection[Any]) -> None:
+        """Previews are short-lived: drop those older than the retention setting, each minute."""
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + 60.0
+        cur = conn.execute(
+            "DELETE FROM live_previews WHERE created_at < now() - make_interval(secs => %s)",
+            (self._preview_ttl_s,),
+        )
+        if cur.rowcount:
+            log.info("purged %d expired live preview(s)", cur.rowcount)
+
     def _handle(self, payload: str) -> None:
         try:
             data = json.loads(payload)
-            item = NewCrossing(uuid.UUID(data["id"]), str(data["lane"]), time.monotonic())
+            kind: Literal["crossing", "preview"] = (
+                "preview" if data.get("kind") == "preview" else "crossing"
+            )
+            item = NewCrossing(uuid.UUID(data["id"]), str(data["lane"]), time.monotonic(), kind)
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed crossing notification")
             return

@@ -101,7 +101,10 @@ def build_services(
         sessions=Sessions(ttl_s=session_ttl_s),
         opener=reader,
         reviews=KeyringReviewSealer(pool, reader.keys),
-        feed=CrossingFeed(database_url=endpoints.database_url),
+        feed=CrossingFeed(
+            database_url=endpoints.database_url,
+            preview_ttl_s=settings.retention.preview_minutes * 60.0,
+        ),
         limiter=reader.limiter,
         search_key=reader.search_key,
         face_encoder=face_encoder,

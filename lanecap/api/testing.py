@@ -21,6 +21,7 @@ import uvicorn
 
 from lanecap.archive import Archive
 from lanecap.pipeline import Crossing, FaceSighting, PlateSighting
+from lanecap.preview import LiveRead
 from lanecap.security.roles import Role
 from lanecap.security.users import add_user
 from recognition.plates.vote import Vote
@@ -204,6 +205,21 @@ def crossing(
         driver=driver,
         face_status="captured" if driver else "no_face_found",
         n_frames=max(1, len(sightings)),
+    )
+
+
+def live_read(lane_id: str, plate: str, *, at: float | None = None, n_reads: int = 2) -> LiveRead:
+    """A plate track's vote as the node announces it while the vehicle is in the lane."""
+    t = time.time() if at is None else at
+    return LiveRead(
+        lane_id=lane_id,
+        camera_id=f"{lane_id}-front",
+        role="front_plate",
+        track_id=1,
+        first_seen=t,
+        seen_at=t + 0.2 * (n_reads - 1),
+        vote=Vote(plate, 0.9, (0.9,) * len(plate), n_reads),
+        crop=plate_image(plate),
     )
 
 

@@ -24,6 +24,7 @@ from lanecap.forward import UNAVAILABLE, StoreAndForward
 from lanecap.keys import lane_keys
 from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import LanePipeline
+from lanecap.preview import LiveRead, PreviewSealer
 from lanecap.runner import RunStats, run_lane
 from lanecap.security.roles import Principal
 from lanecap.services.runtime import storage_endpoints
@@ -123,6 +124,12 @@ def _run(
                 except UNAVAILABLE:
                     log.warning("lane health not reported: storage unreachable")
 
+            previews = PreviewSealer(keys)
+
+            def live(found: list[LiveRead]) -> None:
+                for r in found:
+                    node.preview(previews.seal(r))
+
             stats = run_lane(
                 lane,
                 pipeline,
@@ -131,6 +138,7 @@ def _run(
                 on_frame=tick,
                 metrics=metrics,
                 on_health=health,
+                on_live=live,
             )
             bar.close()
             left = node.finish(timeout_s=drain_timeout)

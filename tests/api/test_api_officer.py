@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,11 +25,16 @@ from lanecap.api.testing import (
     ServerThread,
     crossing,
     face_image,
+    live_read,
     login,
     make_account,
 )
 from lanecap.config import LaneConfig
+from lanecap.matcher import plate_index_rows
+from lanecap.preview import PreviewSealer
 from lanecap.security.tokens import create_token
+from storage import watchlist
+from storage.previews import get_preview, purge_previews, save_preview
 
 LANE = "api-lane-1"
 OTHER = "api-lane-2"
@@ -226,6 +231,7 @@ class _Stream:
 
     def __init__(self, url: str, cookies: httpx.Cookies, lane: str) -> None:
         self.events: list[tuple[float, dict[str, Any]]] = []
+        self.previews: list[tuple[float, dict[str, Any]]] = []
         self.open = threading.Event()
         self._client = httpx.Client(base_url=url, cookies=cookies, timeout=30)
         self._lane = lane
@@ -245,17 +251,21 @@ class _Stream:
                         event = line[7:]
                     elif line.startswith("data: ") and event == "crossing":
                         self.events.append((time.perf_counter(), json.loads(line[6:])))
+                    elif line.startswith("data: ") and event == "preview":
+                        self.previews.append((time.perf_counter(), json.loads(line[6:])))
         except httpx.HTTPError:
             pass
 
-    def wait_for(self, crossing_id: str, timeout: float = 5) -> tuple[float, dict[str, Any]]:
+    def wait_for(
+        self, crossing_id: str, timeout: float = 5, *, preview: bool = False
+    ) -> tuple[float, dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for t, ev in self.events:
+            for t, ev in self.previews if preview else self.events:
                 if ev["id"] == crossing_id:
                     return t, ev
             time.sleep(0.005)
-        raise AssertionError(f"crossing {crossing_id} never arrived")
+        raise AssertionError(f"{'preview' if preview else 'crossing'} {crossing_id} never arrived")
 
     def close(self) -> None:
         if self._response is not None:
@@ -634,3 +644,63 @@ def test_tls_and_secure_cookies(settings, endpoints, archive, tmp_path) -> None:
                 assert c.get("/api/auth/me").json()["role"] == "officer"
     finally:
         svc.close()
+
+
+# Booth: live previews of vehicles still in the lane ---------------------------------------------
+
+
+def test_booth_shows_a_vehicle_still_in_the_lane(api, officer, contractor, archive) -> None:  # type: ignore[no-untyped-def]
+    """The node's sealed preview reaches the booth opened, with hot-list hits, audited."""
+    svc, _, url = api
+    assert archive.keys is not None
+    sealer = PreviewSealer(archive.keys)
+    watchlist.add_plate(
+        svc.pool,
+        label="wanted van",
+        plate_text="PRV7001",
+        reason="case 12",
+        created_by="t",
+        index=plate_index_rows(svc.search_key, "PRV7001"),
+    )
+    stream = _Stream(url, officer.cookies, LANE)
+    try:
+        assert stream.open.wait(5)
+        time.sleep(0.2)
+        plain = sealer.seal(live_read(LANE, "PRV1234"))
+        assert b"PRV1234" not in plain.sealed  # sealed on the node
+        t0 = time.perf_counter()
+        assert save_preview(archive.pool, plain)
+        t_seen, ev = stream.wait_for(str(plain.id), preview=True)
+        assert ev["plate_text"] == "PRV1234" and ev["lane_id"] == LANE
+        assert ev["n_reads"] == 2 and ev["alert"] is False and ev["matches"] == []
+        assert ev["plate_crop"].startswith("data:image/jpeg;base64,")
+        # one edit away from a hot-listed plate: an alert while the vehicle is still there
+        near = sealer.seal(live_read(LANE, "PRV7007"))
+        assert save_preview(archive.pool, near)
+        _, hot = stream.wait_for(str(near.id), preview=True)
+        assert hot["alert"] is True
+        assert [(m["detail"], m["watch_label"]) for m in hot["matches"]] == [
+            ("fuzzy", "wanted van")
+        ]
+        # a replay of the same announcement is stored once and not pushed again
+        assert not save_preview(archive.pool, plain)
+        other = sealer.seal(live_read(OTHER, "PRV5555"))
+        assert save_preview(archive.pool, other)
+        time.sleep(0.3)
+        assert [p["id"] for _, p in stream.previews].count(str(plain.id)) == 1
+        assert all(p["id"] != str(other.id) for _, p in stream.previews)
+    finally:
+        stream.close()
+    print(f"preview: shown {(t_seen - t0) * 1000:.0f} ms after the node wrote it")
+    with svc.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT reason, detail::text FROM audit_events WHERE action = 'preview.view'"
+            " AND target = %s",
+            (f"preview:{plain.id}",),
+        ).fetchall()
+    assert rows and rows[0][0] == f"booth {LANE}" and "PRV1234" not in rows[0][1]
+    r = contractor.get(f"/api/lanes/{LANE}/live")
+    assert r.status_code == 403
+    # short-lived: the retention purge removes it, and a purged preview is not shown
+    assert purge_previews(svc.pool, older_than=datetime.now(UTC) + timedelta(minutes=1)) >= 3
+    assert get_preview(svc.pool, plain.id) is None

@@ -1,15 +1,19 @@
 """Booth view: a lane's recent crossings, new ones live (server-sent events), plate review.
 
 Each crossing pushed to an officer is opened and audited (`crossing.view`, reason
-"booth <lane>"). Events: `crossing` (a CrossingOut as JSON, `id:` the crossing id) and a
-comment every 15 s to keep proxies from closing the stream.
+"booth <lane>"). Events: `preview` (a PreviewOut: a vehicle still in the lane, its plate
+vote so far and hot-list hits; audited `preview.view`), `crossing` (a CrossingOut as JSON,
+`id:` the crossing id; it replaces the vehicle's previews) and a comment every 15 s to keep
+proxies from closing the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -19,11 +23,18 @@ from starlette.concurrency import run_in_threadpool
 from lanecap.api.deps import Services, Viewer
 from lanecap.api.errors import BadRequest, NotFound
 from lanecap.api.schemas.common import ERROR_RESPONSES
-from lanecap.api.schemas.crossings import CrossingOut, ReviewOut, ReviewRequest
+from lanecap.api.schemas.crossings import (
+    CrossingOut,
+    MatchOut,
+    PreviewOut,
+    ReviewOut,
+    ReviewRequest,
+)
 from lanecap.api.services import ApiServices
 from lanecap.api.views import crossings_out
 from lanecap.security.roles import Principal
 from storage import search as repo
+from storage import watchlist
 
 router = APIRouter(tags=["booth"], responses=ERROR_RESPONSES)
 KEEPALIVE_S = 15.0
@@ -55,7 +66,47 @@ def _open_one(svc: ApiServices, who: Principal, crossing_id: uuid.UUID) -> Cross
     h = repo.hit(svc.pool, crossing_id)
     if h is None:
         return None
-    return crossings_out(svc, who, [h], reason=booth_reason(h.lane_id))[0]
+    out = crossings_out(svc, who, [h], reason=booth_reason(h.lane_id))[0]
+    out.ended_at = repo.ended_at(svc.pool, crossing_id)
+    return out
+
+
+def open_preview(
+    svc: ApiServices, who: Principal, preview_id: uuid.UUID, *, lane_id: str
+) -> PreviewOut | None:
+    """A live preview opened for the booth (audited) with its hot-list hits."""
+    p = svc.opener.preview(who, preview_id, reason=booth_reason(lane_id))
+    if p is None:
+        return None
+    hits = watchlist.plate_hits(
+        svc.pool,
+        plate_index=p.plate_index,
+        fold_index=p.plate_fold_index,
+        at=datetime.now(UTC),
+    )
+    labels = watchlist.labels(svc.pool, [w for w, _ in hits])
+    matches = [
+        MatchOut(kind="plate", decision="match", detail=kind, score=None, watch_label=labels.get(w))
+        for w, kind in hits
+    ]
+    crop = (
+        "data:image/jpeg;base64," + base64.b64encode(p.crop_jpeg).decode("ascii")
+        if p.crop_jpeg
+        else None
+    )
+    return PreviewOut(
+        id=p.id,
+        lane_id=p.lane_id,
+        camera_id=p.camera_id,
+        first_seen=p.first_seen,
+        seen_at=p.seen_at,
+        plate_text=p.plate_text,
+        plate_conf=p.plate_conf,
+        n_reads=p.n_reads,
+        alert=bool(matches),
+        plate_crop=crop,
+        matches=matches,
+    )
 
 
 @router.get(
@@ -83,6 +134,13 @@ async def live(lane_id: str, request: Request, who: Viewer, svc: Services) -> St
                         yield ": keepalive\n\n"
                     continue
                 idle = 0.0
+                if item.kind == "preview":
+                    seen = await run_in_threadpool(
+                        open_preview, svc, who, item.id, lane_id=item.lane_id
+                    )
+                    if seen is not None:
+                        yield f"event: preview\ndata: {seen.model_dump_json()}\n\n"
+                    continue
                 out = await run_in_threadpool(_open_one, svc, who, item.id)
                 if out is not None:
                     yield f"event: crossing\nid: {item.id}\ndata: {out.model_dump_json()}\n\n"

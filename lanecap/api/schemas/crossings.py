@@ -22,6 +22,25 @@ class CrossingOut(BaseModel):
     plate_crop: str | None = Field(default=None, description="URL of the plate crop.")
     face_crop: str | None = Field(default=None, description="URL of the driver's face crop.")
     matches: list[MatchOut] = []
+    ended_at: datetime | None = Field(
+        default=None, description="Last sighting (booth events only, to retire live previews)."
+    )
+
+
+class PreviewOut(BaseModel):
+    """A vehicle still in the lane: its plate vote so far. Provisional; the crossing follows."""
+
+    id: uuid.UUID
+    lane_id: str
+    camera_id: str
+    first_seen: datetime
+    seen_at: datetime
+    plate_text: str
+    plate_conf: float
+    n_reads: int
+    alert: bool
+    plate_crop: str | None = Field(default=None, description="The crop as a data: URL.")
+    matches: list[MatchOut] = []
 
 
 class ReadOut(BaseModel):

@@ -145,15 +145,43 @@
       <button type="button" data-action="correct">Correct <kbd>e</kbd></button>
       <a href="${open}">Open <kbd>o</kbd></a></div></div></div>`;
     $$(".current [data-action]").forEach((b) => b.addEventListener("click", () => review(b.dataset.action)));
+    addRow(c, lane, true);
+  }
+
+  function addRow(c, lane, select) {
+    const open = `/crossings/${c.id}?reason=${encodeURIComponent("booth " + lane)}`;
     const tbody = $("#recent tbody");
-    $$("tr", tbody).forEach((r) => r.classList.remove("selected"));
+    if (select) $$("tr", tbody).forEach((r) => r.classList.remove("selected"));
     const tr = document.createElement("tr");
     tr.dataset.id = c.id;
-    tr.className = (c.alert ? "is-alert " : "") + "selected";
+    tr.className = (c.alert ? "is-alert " : "") + (select ? "selected" : "");
     tr.innerHTML = `<td>${hhmmss(c.started_at)}</td><td><a href="${open}">${plate(c)}</a></td><td>${conf(c.plate_conf)}</td>
       <td>${esc(c.face_status.replace(/_/g, " "))}</td><td>${flags(c)}</td>`;
     tbody.insertBefore(tr, tbody.firstChild);
     while (tbody.children.length > 50) tbody.removeChild(tbody.lastChild);
+  }
+
+  // A vehicle still in the lane: its plate so far, provisional until its crossing is stored.
+  function showPreview(p) {
+    const cur = $("#current");
+    cur.classList.toggle("is-alert", !!p.alert);
+    let tags = '<span class="tag live-tag">in lane · provisional</span>';
+    (p.matches || []).forEach((m) => { tags += `<span class="tag alert">plate ${esc(m.detail)} match${m.watch_label ? ": " + esc(m.watch_label) : ""}</span>`; });
+    if (p.alert) tags = '<span class="tag alert">ALERT</span>' + tags;
+    cur.innerHTML = `<div class="current-card provisional" data-preview="${esc(p.id)}" data-first-seen="${esc(p.first_seen)}">
+      <div class="crops">${p.plate_crop ? `<img class="plate-crop" src="${esc(p.plate_crop)}" alt="plate crop">` : '<div class="nocrop">no plate crop</div>'}
+      <div class="nocrop face">face with the crossing</div></div>
+      <div class="facts"><div class="bigplate"><span class="plate">${esc(p.plate_text)}</span> ${conf(p.plate_conf)}</div><div>${tags}</div>
+      <div class="muted">${hhmmss(p.first_seen)} · ${p.n_reads} reads so far</div></div></div>`;
+  }
+
+  // The stored crossing replaces the previews of its vehicle (seen within its time span).
+  function retirePreviews(c) {
+    const card = $(".current-card.provisional");
+    if (!card || !c.ended_at) return false;
+    const seen = Date.parse(card.dataset.firstSeen);
+    const from = Date.parse(c.started_at) - 500, to = Date.parse(c.ended_at) + 500;
+    return seen >= from && seen <= to;
   }
 
   // A crossing shown already was announced again (a list match): refresh it in place.
@@ -175,12 +203,23 @@
     const es = new EventSource(`/api/lanes/${encodeURIComponent(lane)}/live`);
     es.onopen = () => { state.textContent = "live"; state.className = "live on"; };
     es.onerror = () => { state.textContent = "reconnecting…"; state.className = "live off"; };
+    es.addEventListener("preview", (ev) => {
+      const p = JSON.parse(ev.data);
+      showPreview(p);
+      document.body.dataset.lastPreview = p.id;
+      document.body.dataset.lastPreviewArrival = String(Date.now());
+    });
     es.addEventListener("crossing", (ev) => {
       const arrived = Date.now();
       const c = JSON.parse(ev.data);
       const row = $(`#recent tr[data-id="${c.id}"]`);
-      if (!row) showCrossing(c, lane);
-      else updateCrossing(row, c, lane);
+      const replaced = retirePreviews(c);
+      const cur = $(".current-card");
+      const previewShown = cur && cur.classList.contains("provisional");
+      if (!row) {
+        if (previewShown && !replaced) addRow(c, lane, false);  // an earlier vehicle: keep the one in the lane
+        else showCrossing(c, lane);
+      } else updateCrossing(row, c, lane);
       document.body.dataset.lastCrossing = c.id;
       document.body.dataset.lastArrival = String(arrived);
     });

@@ -25,9 +25,12 @@ from lanecap.api.testing import (
     ServerThread,
     crossing,
     face_image,
+    live_read,
     make_account,
 )
 from lanecap.config import LaneConfig
+from lanecap.preview import PreviewSealer
+from storage.previews import save_preview
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -191,6 +194,35 @@ def test_officer_watches_searches_and_opens(server, browser, archive) -> None:  
     _wait_images(page, "#detail img")
     page.screenshot(path=str(SHOTS / "04-crossing.png"), full_page=True)
     assert not errors, errors
+    ctx.close()
+
+
+def test_booth_shows_the_vehicle_in_the_lane_then_its_crossing(server, browser, archive) -> None:  # type: ignore[no-untyped-def]
+    svc, url = server
+    officer = make_account(archive, svc.trail, role="officer", prefix="web")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, url, officer)
+    page.goto(f"{url}/booth?lane={LANE}")
+    page.wait_for_selector("#live-state.on", timeout=10_000)
+    assert archive.keys is not None
+    now = time.time()
+    rec = PreviewSealer(archive.keys).seal(live_read(LANE, "WEB4242", at=now))
+    assert save_preview(archive.pool, rec)
+    page.wait_for_selector(f'.current-card.provisional[data-preview="{rec.id}"]', timeout=5_000)
+    assert "WEB4242" in page.inner_text("#current")
+    assert "in lane" in page.inner_text("#current")
+    _wait_images(page, "#current img")
+    page.screenshot(path=str(SHOTS / "02b-booth-vehicle-in-lane.png"), full_page=True)
+    # the vehicle leaves; its stored crossing takes the preview's place
+    c = crossing(LANE, "WEB4242", face_seed=13, at=now - 0.2)
+    assert archive.store(c)
+    page.wait_for_selector(f'.current-card[data-id="{c.id}"]', timeout=5_000)
+    assert page.query_selector(".current-card.provisional") is None
+    assert page.query_selector(f'#recent tr[data-id="{c.id}"]') is not None
+    assert errors == []
     ctx.close()
 
 

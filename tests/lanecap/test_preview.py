@@ -1,0 +1,89 @@
+"""Live previews on the lane node: which plate tracks are announced, and when."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from capture.types import Frame
+from lanecap.config import LaneConfig
+from lanecap.pipeline import LanePipeline
+from lanecap.preview import LiveAnnouncer
+from recognition.types import Box, Image, PlateDetection, PlateRead
+
+LANE = LaneConfig.model_validate(
+    {
+        "id": "pv-lane",
+        "vehicle_gap_s": 1.0,
+        "cameras": [{"id": "pv-front", "role": "front_plate", "source": "x.mp4"}],
+    }
+)
+
+
+class BlobDetector:
+    """A plate wherever the frame is bright: one box, fixed place."""
+
+    def detect(self, image: Image) -> list[PlateDetection]:
+        return [PlateDetection(Box(100, 100, 200, 130), 0.9)] if image.mean() > 10 else []
+
+
+class ScriptedReader:
+    """Reads the texts given, one per call, in order."""
+
+    def __init__(self, texts: list[str | None]) -> None:
+        self.texts = list(texts)
+
+    def read(self, crop: Image) -> PlateRead | None:
+        text = self.texts.pop(0)
+        return None if text is None else PlateRead(text, 0.9, (0.9,) * len(text))
+
+
+def _frame(t: float, *, car: bool) -> Frame:
+    img = np.full((240, 320, 3), 200 if car else 0, dtype=np.uint8)
+    return Frame(camera_id="pv-front", index=int(t * 5), timestamp=t, image=img)
+
+
+def _run(texts: list[str | None], car_frames: int, after: int = 10) -> list[tuple[float, str]]:
+    pipe = LanePipeline(LANE, detector=BlobDetector(), reader=ScriptedReader(texts), faces=None)
+    live = LiveAnnouncer(pipe, min_reads=2)
+    said: list[tuple[float, str]] = []
+    t = 1000.0
+    for i in range(car_frames + after):
+        t = 1000.0 + 0.2 * i
+        pipe.process(_frame(t, car=i < car_frames))
+        said += [(t, r.vote.text) for r in live.poll()]
+        pipe.poll(t)
+    return said
+
+
+def test_announced_once_the_second_read_agrees_and_never_repeated() -> None:
+    said = _run(["AB123"] * 8, car_frames=8)
+    # the second frame of the vehicle (t = 1000.2) gives the first preview; the same
+    # vote is not announced again while the vehicle stays
+    assert said == [(1000.2, "AB123")]
+
+
+def test_a_changed_vote_is_announced_again() -> None:
+    said = _run(["AB123", "AB123", "XY999", "XY999", "XY999", "XY999"], car_frames=6)
+    assert [text for _, text in said] == ["AB123", "XY999"]
+
+
+def test_nothing_is_announced_without_two_reads() -> None:
+    assert _run(["AB123", None, None, None], car_frames=4) == []
+
+
+def test_a_second_vehicle_gets_its_own_preview() -> None:
+    pipe = LanePipeline(
+        LANE, detector=BlobDetector(), reader=ScriptedReader(["AAA111"] * 3 + ["BBB222"] * 3),
+        faces=None,
+    )  # fmt: skip
+    live = LiveAnnouncer(pipe)
+    said = []
+    frames = [True] * 3 + [False] * 10 + [True] * 3 + [False] * 10
+    for i, car in enumerate(frames):
+        t = 2000.0 + 0.2 * i
+        pipe.process(_frame(t, car=car))
+        said += [r for r in live.poll()]
+        pipe.poll(t)
+    assert [r.vote.text for r in said] == ["AAA111", "BBB222"]
+    assert said[0].track_id != said[1].track_id
+    assert said[0].crop.size > 0

@@ -1,15 +1,30 @@
-"""Evaluate a plate detector (and optionally a reader) on a plates manifest.
+"""Evaluate a plate detector and reader on a plates manifest: one report for both.
 
-Metrics, overall and per top-level folder of the manifest's files:
+Detection, overall and per top-level folder of the manifest's files (`per_group`):
 
 * `det_recall`: labelled plates matched by a detection at IoU >= 0.5;
 * `det_precision`: matched detections / counted detections (see precision rules);
 * `map50`: area under the all-point interpolated precision/recall curve at IoU 0.5
   over all detections the detector returned;
-* `read_exact`: plates whose text the reader got exactly right, over all plates
-  with a known text (a plate the detector missed counts as wrong); for images
-  without boxes (plate crops) the whole image is read; None without a reader or texts;
 * `ms_p50`, `ms_p95`: detector time per image (decoding the file excluded).
+
+Reading, over labelled plates with a known text (None without a reader or texts):
+
+* `read_exact`: end to end (detector, then reader on the detection's crop); a plate
+  the detector missed counts as wrong; for images without boxes (plate crops) the
+  whole image is read;
+* `read_cer`: end-to-end character error rate, Levenshtein edits / label characters
+  (a missed plate or a missing read counts as every character wrong);
+* `reader_exact`, `reader_cer`, `reader_no_read`: the reader alone on each plate's
+  ground-truth box grown by `reader_pad` (the whole image for plate crops);
+* `reader_ms_p50`, `reader_ms_p95`: reader time per ground-truth crop.
+
+`groups` breaks the labelled plates down by what any manifest lets us derive (never
+by file): `height:small|medium|large` (box height < 32, < 64, >= 64 pixels; the
+image height for crops), `shape:wide|square` (width / height < 1.6 is square:
+usually a two-row plate) and `folder:NAME` when the files are in sub-folders. Each
+group has `n`, `n_text`, `det_recall`, `read_exact`, `read_cer`, `reader_exact`,
+`reader_cer`. Detection keys are None where boxes are unknown (crop manifests).
 
 Precision rules (stated in every result's log line):
 
@@ -34,6 +49,7 @@ import cv2
 import numpy as np
 
 from recognition.plates.manifest import LabelledImage, load_manifest
+from recognition.plates.read_eval import edit_distance
 from recognition.types import Box, Image, PlateDetection, PlateDetector, PlateReader
 
 log = logging.getLogger(__name__)
@@ -41,6 +57,29 @@ log = logging.getLogger(__name__)
 PrecisionRule = Literal["strict", "single-label-lenient"]
 PRECISION_RULES: tuple[PrecisionRule, ...] = get_args(PrecisionRule)
 IOU_MATCH = 0.5
+CROP_PAD = 0.05
+"""Detection crops are grown by this share on each side, as the lane pipeline does."""
+HEIGHT_BUCKETS = ((32.0, "small"), (64.0, "medium"))
+"""Plate heights in pixels below each bound; taller plates are `large`."""
+SQUARE_ASPECT = 1.6
+"""Plates with width / height below this are `square` (usually two rows)."""
+
+
+@dataclass(frozen=True)
+class PlateOutcome:
+    """One labelled plate: its groups and what was read ('' for a miss).
+
+    `detected` is None where boxes are unknown; `read` (end to end) and
+    `reader_read` (reader on the ground-truth box) are None without a reader or text.
+    """
+
+    groups: tuple[str, ...]
+    text: str
+    detected: bool | None
+    read: str | None = None
+    reader_read: str | None = None
+    reader_none: bool = False
+    reader_ms: float | None = None
 
 
 @dataclass
@@ -52,10 +91,19 @@ class ImageResult:
     scored: list[tuple[float, bool]] = field(default_factory=list)
     matched_at_threshold: int = 0
     counted_at_threshold: int = 0
-    texts_total: int = 0
-    texts_exact: int = 0
     ms: float = 0.0
     detection_counted: bool = True
+    plates: list[PlateOutcome] = field(default_factory=list)
+
+
+def plate_groups(item: LabelledImage, height: float, width: float) -> tuple[str, ...]:
+    """The breakdown groups of a plate `width` x `height` pixels in `item`."""
+    size = next((name for bound, name in HEIGHT_BUCKETS if height < bound), "large")
+    shape = "square" if height > 0 and width / height < SQUARE_ASPECT else "wide"
+    groups = [f"height:{size}", f"shape:{shape}"]
+    if item.group != ".":
+        groups.append(f"folder:{item.group}")
+    return tuple(groups)
 
 
 def match_detections(
@@ -100,6 +148,33 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values else None
 
 
+def _exact(pairs: list[tuple[str, str]]) -> float | None:
+    return round(sum(got == text for got, text in pairs) / len(pairs), 4) if pairs else None
+
+
+def _cer(pairs: list[tuple[str, str]]) -> float | None:
+    chars = sum(len(text) for _, text in pairs)
+    if not pairs or chars == 0:
+        return None
+    return round(sum(edit_distance(got, text) for got, text in pairs) / chars, 4)
+
+
+def reading(plates: list[PlateOutcome]) -> dict[str, Any]:
+    """Reading metrics over plates (end to end and reader on ground-truth boxes)."""
+    e2e = [(p.read, p.text) for p in plates if p.text and p.read is not None]
+    alone = [(p.reader_read, p.text) for p in plates if p.text and p.reader_read is not None]
+    ms = [p.reader_ms for p in plates if p.reader_ms is not None]
+    return {
+        "read_exact": _exact(e2e),
+        "read_cer": _cer(e2e),
+        "reader_exact": _exact(alone),
+        "reader_cer": _cer(alone),
+        "reader_no_read": sum(p.reader_none for p in plates) if alone else None,
+        "reader_ms_p50": _pct(ms, 50),
+        "reader_ms_p95": _pct(ms, 95),
+    }
+
+
 def summarise(results: list[ImageResult]) -> dict[str, Any]:
     """Metrics over a list of per-image results (the keys of the JSON report)."""
     det = [r for r in results if r.detection_counted]
@@ -108,38 +183,69 @@ def summarise(results: list[ImageResult]) -> dict[str, Any]:
     counted = sum(r.counted_at_threshold for r in det)
     scored = [s for r in det for s in r.scored]
     ap = average_precision(scored, n_labels)
-    texts = sum(r.texts_total for r in results)
-    exact = sum(r.texts_exact for r in results)
     ms = [r.ms for r in det]
     return {
         "n_images": len(results),
         "det_precision": round(matched / counted, 4) if counted else (None if not det else 1.0),
         "det_recall": round(matched / n_labels, 4) if n_labels else None,
         "map50": round(ap, 4) if ap is not None else None,
-        "read_exact": None if texts == 0 else round(exact / texts, 4),
         "ms_p50": _pct(ms, 50),
         "ms_p95": _pct(ms, 95),
+        **reading([p for r in results for p in r.plates]),
     }
+
+
+def group_table(results: list[ImageResult]) -> dict[str, dict[str, Any]]:
+    """`groups` of the report: per plate group, counts, detection recall and reading."""
+    by_group: dict[str, list[PlateOutcome]] = {}
+    for plate in (p for r in results for p in r.plates):
+        for g in plate.groups:
+            by_group.setdefault(g, []).append(plate)
+    out: dict[str, dict[str, Any]] = {}
+    for g, plates in sorted(by_group.items()):
+        boxed = [p.detected for p in plates if p.detected is not None]
+        r = reading(plates)
+        out[g] = {
+            "n": len(plates),
+            "n_text": sum(1 for p in plates if p.text),
+            "det_recall": round(sum(boxed) / len(boxed), 4) if boxed else None,
+            **{k: r[k] for k in ("read_exact", "read_cer", "reader_exact", "reader_cer")},
+        }
+    return out
+
+
+def _timed_read(reader: PlateReader, crop: Image) -> tuple[str, bool, float]:
+    """(text or '', whether the reader returned nothing, milliseconds)."""
+    t0 = time.perf_counter()
+    read = reader.read(crop) if crop.size else None
+    ms = (time.perf_counter() - t0) * 1000.0
+    return ("" if read is None else read.text), read is None, ms
 
 
 def evaluate_image(
     item: LabelledImage,
     image: Image,
     *,
-    detector: PlateDetector,
+    detector: PlateDetector | None,
     reader: PlateReader | None,
     score_threshold: float,
     rule: PrecisionRule,
+    reader_pad: float = CROP_PAD,
 ) -> ImageResult:
     res = ImageResult(
         group=item.group, n_labels=len(item.boxes), detection_counted=item.boxes_known
     )
-    if not item.boxes_known:  # plate crops: reading only
-        if reader is not None and item.texts:
-            read = reader.read(image)
-            res.texts_total = 1
-            res.texts_exact = int(read is not None and read.text == item.texts[0])
+    if not item.boxes_known:  # plate crops: the whole image is the plate, reading only
+        h, w = image.shape[:2]
+        text = item.texts[0] if item.texts else ""
+        plate = PlateOutcome(plate_groups(item, h, w), text, None)
+        if reader is not None and text:
+            got, none, ms = _timed_read(reader, image)
+            plate = PlateOutcome(plate.groups, text, None, got, got, none, ms)
+        res.plates.append(plate)
         return res
+    if detector is None:
+        raise ValueError(f"{item.rel} has plate boxes: evaluating it needs a detector")
     t0 = time.perf_counter()
     detections = detector.detect(image)
     res.ms = (time.perf_counter() - t0) * 1000.0
@@ -154,33 +260,34 @@ def evaluate_image(
             if label is not None:
                 res.matched_at_threshold += 1
                 matched_by_label[label] = det
-    if reader is not None:
-        for i, text in enumerate(item.texts):
-            if not text:
-                continue
-            res.texts_total += 1
-            found = matched_by_label.get(i)
-            if found is None:
-                continue
-            crop = found.box.crop(image, pad=0.05)
-            read = reader.read(crop) if crop.size else None
-            res.texts_exact += int(read is not None and read.text == text)
+    for i, (box, text) in enumerate(zip(item.boxes, item.texts, strict=True)):
+        found = matched_by_label.get(i)
+        plate = PlateOutcome(plate_groups(item, box.height, box.width), text, found is not None)
+        if reader is not None and text:
+            read = ""
+            if found is not None:
+                read = _timed_read(reader, found.box.crop(image, pad=CROP_PAD))[0]
+            got, none, ms = _timed_read(reader, box.crop(image, pad=reader_pad))
+            plate = PlateOutcome(plate.groups, text, plate.detected, read, got, none, ms)
+        res.plates.append(plate)
     return res
 
 
 def evaluate_plates(
     manifest_path: Path,
     *,
-    detector: PlateDetector,
+    detector: PlateDetector | None,
     reader: PlateReader | None = None,
     score_threshold: float = 0.0,
     rule: PrecisionRule = "strict",
     warmup: int = 2,
+    reader_pad: float = CROP_PAD,
 ) -> dict[str, Any]:
-    """Run the detector (and reader) over a manifest; returns the JSON report dict.
+    """Run the detector and reader over a manifest; returns the JSON report dict.
 
     Precision/recall count detections scoring >= `score_threshold`; mAP50 uses
-    all detections the detector returned.
+    all detections the detector returned. `detector` may be None only for a
+    manifest without boxes (plate crops).
     """
     items = load_manifest(manifest_path)
     results: list[ImageResult] = []
@@ -191,8 +298,12 @@ def evaluate_plates(
             log.warning("cannot read %s; skipped", item.path)
             continue
         image: Image = np.asarray(raw, dtype=np.uint8)
-        if warmed < warmup and item.boxes_known:  # first calls allocate; keep them out of timings
-            detector.detect(image)
+        if warmed < warmup:  # first calls allocate; keep them out of timings
+            if detector is not None and item.boxes_known:
+                detector.detect(image)
+            warm = item.boxes[0].crop(image) if item.boxes else image
+            if reader is not None and warm.size:
+                reader.read(warm)
             warmed += 1
         results.append(
             evaluate_image(
@@ -202,16 +313,19 @@ def evaluate_plates(
                 reader=reader,
                 score_threshold=score_threshold,
                 rule=rule,
+                reader_pad=reader_pad,
             )
         )
     report = summarise(results)
+    report["reader_pad"] = reader_pad
     report["per_group"] = {
         g: summarise([r for r in results if r.group == g])
         for g in sorted({r.group for r in results})
     }
+    report["groups"] = group_table(results)
     log.info(
         "%s: precision rule %s, IoU %.2f, score >= %.2f: %s",
         manifest_path, rule, IOU_MATCH, score_threshold,
-        {k: v for k, v in report.items() if k != "per_group"},
+        {k: v for k, v in report.items() if k not in ("per_group", "groups")},
     )  # fmt: skip
     return report

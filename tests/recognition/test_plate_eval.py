@@ -10,7 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from recognition.plates.evaluate import average_precision, evaluate_plates, match_detections
+from recognition.plates.evaluate import (
+    average_precision,
+    evaluate_plates,
+    match_detections,
+    plate_groups,
+)
 from recognition.plates.manifest import load_manifest, split_key, split_of
 from recognition.types import Box, Image, PlateDetection, PlateRead
 
@@ -94,7 +99,9 @@ def test_metrics_strict_and_lenient(tmp_path: Path) -> None:
     )
     strict = evaluate_plates(m, detector=det, reader=FixedReader("AB123"), score_threshold=0.5)
     assert set(strict) == {"n_images", "det_precision", "det_recall", "map50", "read_exact", "ms_p50",
-                           "ms_p95", "per_group"}  # fmt: skip
+                           "ms_p95", "per_group", "read_cer", "reader_exact", "reader_cer",
+                           "reader_no_read", "reader_ms_p50", "reader_ms_p95", "reader_pad",
+                           "groups"}  # fmt: skip
     assert strict["n_images"] == 2 and strict["det_recall"] == 1.0
     assert strict["det_precision"] == 0.5 and strict["map50"] == pytest.approx(1.0)
     assert strict["read_exact"] == 0.5
@@ -115,6 +122,86 @@ def test_missed_plates_count_as_wrong_reads(tmp_path: Path) -> None:
     assert r["per_group"]["."]["n_images"] == 1
 
 
+class LevelReader:
+    """Reads a crop by its brightest grey level, from a table (a fake PlateReader)."""
+
+    def __init__(self, table: dict[int, str]) -> None:
+        self.table = table
+
+    def read(self, crop: Image) -> PlateRead | None:
+        text = self.table.get(int(crop.max()))
+        return PlateRead(text, 0.9) if text else None
+
+
+def _scene(tmp_path: Path) -> Path:
+    """Two images in sub-folders: a small plate (grey 100) and a large one (grey 200)."""
+    for rel, box, level in (
+        ("a/s.png", (10, 10, 60, 30), 100),
+        ("b/l.png", (20, 20, 140, 90), 200),
+    ):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        img = np.zeros((200, 300, 3), np.uint8)
+        x1, y1, x2, y2 = box
+        img[y1:y2, x1:x2] = level
+        cv2.imwrite(str(p), img)
+    m = tmp_path / "m.csv"
+    m.write_text(
+        "file,plate_text,x,y,w,h\na/s.png,SMALL1,10,10,50,20\nb/l.png,BIG22,20,20,120,70\n"
+    )
+    return m
+
+
+def test_reader_on_truth_boxes_cer_and_groups(tmp_path: Path) -> None:
+    m = _scene(tmp_path)
+    # the detector finds only the small plate, a little off; the reader gets one letter wrong
+    det = FixedDetector([PlateDetection(Box(11, 10, 60, 31), 0.9)])
+    reader = LevelReader({100: "SMALL7", 200: "BIG22"})
+    r = evaluate_plates(m, detector=det, reader=reader, score_threshold=0.5, reader_pad=0.0)
+    assert r["det_recall"] == 0.5 and r["read_exact"] == 0.0
+    assert r["read_cer"] == pytest.approx((1 + 5) / (6 + 5), abs=1e-4)  # the miss costs 5
+    assert r["reader_exact"] == 0.5
+    assert r["reader_cer"] == pytest.approx(1 / 11, abs=1e-4)
+    assert r["reader_no_read"] == 0 and r["reader_ms_p50"] >= 0.0
+    g = r["groups"]
+    assert set(g) == {"height:small", "height:large", "shape:wide", "folder:a", "folder:b"}
+    assert g["height:small"] == {"n": 1, "n_text": 1, "det_recall": 1.0, "read_exact": 0.0,
+                                 "read_cer": pytest.approx(1 / 6, abs=1e-4), "reader_exact": 0.0,
+                                 "reader_cer": pytest.approx(1 / 6, abs=1e-4)}  # fmt: skip
+    assert g["height:large"]["det_recall"] == 0.0 and g["height:large"]["reader_exact"] == 1.0
+    assert g["shape:wide"]["n"] == 2 and g["folder:b"]["read_exact"] == 0.0
+
+
+def test_crop_manifest_fills_reading_only(tmp_path: Path) -> None:
+    for rel, level, size in (("c/x.png", 100, (40, 90)), ("c/y.png", 200, (80, 90))):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(p), np.full((*size, 3), level, np.uint8))
+    m = tmp_path / "m.csv"
+    m.write_text("file,plate_text,x,y,w,h\nc/x.png,AB12,,,,\nc/y.png,CD34,,,,\n")
+    r = evaluate_plates(m, detector=None, reader=LevelReader({100: "AB12", 200: "CD3"}))
+    for key in ("det_precision", "det_recall", "map50", "ms_p50", "ms_p95"):
+        assert r[key] is None, key
+    assert r["read_exact"] == r["reader_exact"] == 0.5
+    assert r["read_cer"] == r["reader_cer"] == pytest.approx(1 / 8)
+    assert r["groups"]["height:medium"]["n"] == 1 and r["groups"]["height:large"]["n"] == 1
+    assert r["groups"]["shape:square"]["reader_exact"] == 0.0  # 90 x 80 pixels
+    assert r["groups"]["height:medium"]["det_recall"] is None
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "rel", "groups"),
+    [(20, 60, "x.jpg", ("height:small", "shape:wide")),
+     (32, 64, "us/x.jpg", ("height:medium", "shape:wide", "folder:us")),
+     (64, 80, "x.jpg", ("height:large", "shape:square"))],
+)  # fmt: skip
+def test_plate_groups(h: float, w: float, rel: str, groups: tuple[str, ...]) -> None:
+    from recognition.plates.manifest import LabelledImage
+
+    item = LabelledImage(Path(rel), rel, (), (), True)
+    assert plate_groups(item, h, w) == groups
+
+
 def test_eval_cli_writes_json(tmp_path: Path) -> None:
     if not SHIPPED.is_file():
         pytest.skip(f"shipped model absent: {SHIPPED}")
@@ -130,6 +217,8 @@ def test_eval_cli_writes_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())
     assert report["read_exact"] is None and "cars" in report["per_group"]
+    assert report["reader_exact"] is None and report["groups"]["folder:cars"]["n"] == 1
+    assert "plate group" in res.output and "folder:cars" in res.output
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ AGENCY_PUBLIC = "agency.pub"
 SEARCH_KEY = "search.key"
 AUDIT_SIGNING = "audit-signing.key"
 AUDIT_VERIFY = "audit-signing.pub"
+SESSION_KEY = "session.key"
 
 
 def keys_dir(settings: Settings) -> Path:
@@ -103,6 +104,20 @@ def init_keys(directory: Path, *, agency: bool = True, audit: bool = True) -> Ke
     if created:
         log.info("created key files in %s: %s", directory, ", ".join(created))
     return KeySet(directory=directory, agency_key_id=kid, created=tuple(created))
+
+
+def session_secret(directory: Path) -> bytes:
+    """The officer service's session signing secret (created on first use, 0600).
+
+    Kept on disk so sessions outlive a restart; every replica of the service shares it.
+    Delete the file to end every session at once.
+    """
+    path = directory / SESSION_KEY
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):  # another replica created it first
+            _write(path, secrets.token_bytes(32), private=True)
+    return _read(path, private=True, size=32)
 
 
 def load_sealer(directory: Path) -> Sealer:

@@ -20,6 +20,7 @@ from lanecap.security.trail import AuditTrail
 from storage import audit
 from storage.objects import DataClass, ObjectStore
 from storage.previews import purge_previews
+from storage.sessions import purge_sessions
 from storage.retention import PurgeReport, RetentionPolicy, run_retention
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def apply_retention(
         previews_deleted = purge_previews(
             pool, older_than=now - timedelta(minutes=cfg.preview_minutes)
         )
+        purge_sessions(pool, before=now - timedelta(days=1))
     audit_deleted = 0
     if admin_url is not None and not dry_run:
         audit_deleted = audit.purge_before(

@@ -5,8 +5,11 @@ get a session: an HMAC-signed token (`s1.<payload>.<mac>`, 8 h by default) sent 
 HttpOnly, SameSite=Strict cookie (Secure under TLS) and in the login response for API
 clients (`Authorization: Bearer s1...`). Lane nodes use their `lct_...` tokens
 (`lanecap.security.tokens`). Every request re-reads the user's role and disabled flag, so
-disabling a user ends their sessions at once. Cookie-authenticated writes also need the
-`X-CSRF-Token` header (an HMAC of the session, given to pages as a meta tag).
+disabling a user ends their sessions at once. With a pool (the service), each session is
+also a row (table sessions, keyed hash of its id): logout revokes it for good, and with the
+signing secret kept in the key directory (`session.key`) sessions survive a restart.
+Cookie-authenticated writes also need the `X-CSRF-Token` header (an HMAC of the session,
+given to pages as a meta tag).
 
 `Authenticator` is the small interface this module needs from the security core;
 `SecurityCoreAuth` is the adapter over it. Route dependencies: `require(permission)`; a
@@ -23,6 +26,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol, cast
 
 from fastapi import Request
@@ -34,6 +38,7 @@ from lanecap.security.roles import USER_ROLES, Permission, Principal, Role, auth
 from lanecap.security.tokens import verify_token
 from lanecap.security.trail import AuditTrail
 from lanecap.security.users import authenticate
+from storage import sessions as session_rows
 
 COOKIE = "lanecap_session"
 CSRF_HEADER = "x-csrf-token"
@@ -95,23 +100,32 @@ def _unb64(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class Sessions:
-    """Signs and checks session tokens. The secret is per process unless given."""
+    """Signs and checks session tokens. The secret is per process unless given; with a
+    pool, sessions are also kept server side (revocable, checked on every request)."""
 
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     ttl_s: int = 8 * 3600
+    pool: ConnectionPool | None = field(default=None, repr=False)
+
+    def _sid_hash(self, sid: str) -> bytes:
+        return hmac.new(self.secret, b"sid:" + sid.encode("ascii"), hashlib.sha256).digest()
 
     def issue(self, principal: Principal, *, now: float | None = None) -> str:
-        payload = {
-            "n": principal.name,
-            "exp": int((now or time.time()) + self.ttl_s),
-            "sid": secrets.token_hex(8),
-        }
+        expires = int((now or time.time()) + self.ttl_s)
+        sid = secrets.token_hex(16)
+        payload = {"n": principal.name, "exp": expires, "sid": sid}
+        if self.pool is not None:
+            session_rows.open_session(
+                self.pool,
+                sid_hash=self._sid_hash(sid),
+                user_name=principal.name,
+                expires_at=datetime.fromtimestamp(expires, tz=UTC),
+            )
         body = _b64(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
         mac = hmac.new(self.secret, b"s1." + body.encode("ascii"), hashlib.sha256).digest()
         return f"s1.{body}.{_b64(mac)}"
 
-    def name_of(self, token: str, *, now: float | None = None) -> str:
-        """The user name a valid, unexpired token was issued to; AuthenticationFailed else."""
+    def _payload(self, token: str, now: float | None) -> dict[str, object]:
         try:
             version, body, mac = token.split(".")
             want = hmac.new(self.secret, b"s1." + body.encode("ascii"), hashlib.sha256).digest()
@@ -122,7 +136,32 @@ class Sessions:
             raise AuthenticationFailed() from None
         if not isinstance(payload, dict) or int(payload.get("exp", 0)) < (now or time.time()):
             raise AuthenticationFailed()
-        return str(payload["n"])
+        if not isinstance(payload.get("sid"), str) or not isinstance(payload.get("n"), str):
+            raise AuthenticationFailed()
+        return payload
+
+    def name_of(self, token: str, *, now: float | None = None) -> str:
+        """The user name a valid, unexpired, unrevoked token was issued to; AuthenticationFailed else."""
+        payload = self._payload(token, now)
+        name, sid = str(payload["n"]), str(payload["sid"])
+        if self.pool is not None and not session_rows.in_force(
+            self.pool,
+            sid_hash=self._sid_hash(sid),
+            user_name=name,
+            at=datetime.fromtimestamp(now or time.time(), tz=UTC),
+        ):
+            raise AuthenticationFailed()
+        return name
+
+    def end(self, token: str) -> None:
+        """Revoke the session (logout); a no-op without a pool."""
+        if self.pool is None:
+            return
+        try:
+            sid = str(self._payload(token, None)["sid"])
+        except AuthenticationFailed:
+            return
+        session_rows.revoke(self.pool, sid_hash=self._sid_hash(sid), at=datetime.now(UTC))
 
     def csrf(self, token: str) -> str:
         return hmac.new(self.secret, b"csrf:" + token.encode("ascii"), hashlib.sha256).hexdigest()

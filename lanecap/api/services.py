@@ -71,7 +71,7 @@ def build_services(
 ) -> ApiServices:
     """Open the pool, object store, the evidence reader (agency private keys, search key,
     audit signing key: KeyFileError when absent) and the live feed for `lanecap serve`."""
-    from lanecap.keys import lane_keys
+    from lanecap.keys import keys_dir, lane_keys, session_secret
 
     lane_keys(settings, embedded=bool(endpoints.embedded))  # embedded demo: create missing keys
     migrate(endpoints.admin_url)
@@ -98,7 +98,9 @@ def build_services(
         objects=objects,
         trail=reader.trail,
         auth=SecurityCoreAuth(pool, reader.trail, settings.security.max_failed_logins),
-        sessions=Sessions(ttl_s=session_ttl_s),
+        sessions=Sessions(
+            secret=session_secret(keys_dir(settings)), ttl_s=session_ttl_s, pool=pool
+        ),
         opener=reader,
         reviews=KeyringReviewSealer(pool, reader.keys),
         feed=CrossingFeed(

@@ -49,6 +49,8 @@ async def login(body: LoginRequest, response: Response, svc: Services) -> LoginR
 @router.post("/logout", status_code=204, response_class=Response)
 def logout(who: AnyCaller, svc: Services) -> Response:
     svc.trail.record(who.principal, "logout", target=who.principal.actor)
+    if who.session is not None:
+        svc.sessions.end(who.session)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", samesite="strict", httponly=True)
     return response

@@ -13,7 +13,10 @@ order of `add` calls):
    even when they follow each other within `window`. (Overlapping tracks of
    one camera, e.g. driver and passenger faces, can share a group. A car whose
    track the tracker split in two becomes two vehicles: raise the tracker's
-   `max_gap` rather than this window.)
+   `max_gap` rather than this window.) A track added as `exclusive` (it is a
+   whole vehicle, e.g. from motion) never joins a group that already holds an
+   exclusive track of the same camera: two cars one camera sees at the same
+   time stay two vehicles.
 3. Among the groups it may join, it joins the one it overlaps most (the
    smallest gap when none overlaps), lowest group id on ties; with none, it
    starts a new group. Groups never merge.
@@ -74,6 +77,7 @@ class _OpenGroup(Generic[T]):
     end: float
     activity: float  # latest time anything in the group was seen (shifted or not)
     members: list[tuple[GroupMember[T], float, float]] = field(default_factory=list)
+    exclusive: set[str] = field(default_factory=set)  # cameras with a whole-vehicle track
 
 
 class CrossingGrouper(Generic[T]):
@@ -98,8 +102,13 @@ class CrossingGrouper(Generic[T]):
     def open_groups(self) -> int:
         return len(self._open)
 
-    def add(self, camera_id: str, role: CameraRole, track: Track[T]) -> int:
-        """Add a finished track; returns the id of the group it joined or started."""
+    def add(
+        self, camera_id: str, role: CameraRole, track: Track[T], *, exclusive: bool = False
+    ) -> int:
+        """Add a finished track; returns the id of the group it joined or started.
+
+        `exclusive`: the track is a whole vehicle (see rule 2 of the module doc).
+        """
         if not track.observations:
             raise ValueError(f"track {track.id} of camera {camera_id!r} has no observations")
         offset = self.role_offsets.get(role, 0.0)
@@ -115,6 +124,8 @@ class CrossingGrouper(Generic[T]):
                 for m, m_start, m_end in group.members
             ):
                 continue
+            if exclusive and camera_id in group.exclusive:
+                continue
             overlap = min(end, group.end) - max(start, group.start)
             if best is None or overlap > best_overlap:
                 best, best_overlap = group, overlap
@@ -123,6 +134,8 @@ class CrossingGrouper(Generic[T]):
             self._next_id += 1
             self._open.append(best)
         best.members.append((member, start, end))
+        if exclusive:
+            best.exclusive.add(camera_id)
         best.start = min(best.start, start)
         best.end = max(best.end, end)
         best.activity = max(best.activity, end, track.last_seen)

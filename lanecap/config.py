@@ -42,6 +42,11 @@ class CameraConfig(_Model):
         default="driver_side",
         description="Driver cameras: through the windshield ('front') or the driver's window.",
     )
+    vehicles: Literal["off", "motion"] = Field(
+        default="off",
+        description="'motion': track whole vehicles by background subtraction (fixed camera "
+        "only), so a vehicle whose plate is never seen is still one crossing.",
+    )
 
     @field_validator("roi")
     @classmethod

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from capture.fusion import CrossingGrouper, VehicleGroup
+from capture.motion import MotionDetector, vehicle_tracker
 from capture.tracker import IouTracker, Track
 from capture.types import CameraRole, Frame
 from lanecap.config import LaneConfig
@@ -60,7 +61,18 @@ class FaceSighting:
     passengers: tuple[FaceSighting, ...] = ()
 
 
-Sighting = PlateSighting | FaceSighting
+@dataclass(frozen=True)
+class VehicleSighting:
+    """A moving vehicle seen in one frame by a camera with `vehicles = "motion"`;
+    the box is in full-frame pixels (x1, y1, x2, y2)."""
+
+    camera_id: str
+    role: CameraRole
+    timestamp: float
+    box: Box
+
+
+Sighting = PlateSighting | FaceSighting | VehicleSighting
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,8 @@ class Crossing:
     Only a usable driver face is kept. `passengers` (the faces beside the driver in the
     kept frame) is empty unless the site's policy keeps passengers' faces.
     plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`.
+    `vehicles`: the vehicle's motion boxes from cameras with `vehicles = "motion"`; such a
+    vehicle is one crossing even when no plate was seen (flag `no_plate_seen`).
     """
 
     id: uuid.UUID
@@ -86,6 +100,7 @@ class Crossing:
     face_status: str
     n_frames: int
     passengers: tuple[FaceSighting, ...] = ()
+    vehicles: tuple[VehicleSighting, ...] = ()
 
 
 def _offset(det: PlateDetection, dx: int, dy: int) -> PlateDetection:
@@ -122,6 +137,11 @@ class LanePipeline:
         self._trackers: dict[str, IouTracker[Sighting]] = {
             c.id: IouTracker(max_gap=gap, min_hits=2) for c in lane.cameras
         }
+        # cameras with vehicles = "motion": whole vehicles, tracked apart from plates and faces
+        self._motion = {c.id: MotionDetector() for c in lane.cameras if c.vehicles == "motion"}
+        self._vehicle_trackers: dict[str, IouTracker[Sighting]] = {
+            cam_id: vehicle_tracker(max_gap=gap) for cam_id in self._motion
+        }
         self._grouper: CrossingGrouper[Sighting] = CrossingGrouper(
             window=lane.fusion_window_s, settle=gap + 0.5
         )
@@ -142,7 +162,9 @@ class LanePipeline:
             dx, dy = x1, y1
         self.frames_seen += 1
         items: list[tuple[tuple[float, float, float, float], Sighting]] = []
-        if cam.role in PLATE_ROLES:
+        motion = self._motion.get(cam.id)
+        plates_off = motion is not None and (self.detector is None or self.reader is None)
+        if cam.role in PLATE_ROLES and not plates_off:  # a motion camera may track vehicles only
             if self.detector is None or self.reader is None:
                 raise PipelineError(
                     "a plate camera needs a detector and a reader", lane=self.lane.id
@@ -194,6 +216,13 @@ class LanePipeline:
         if items:
             self.frames_with_detection[cam.id] += 1
         self._trackers[cam.id].update(frame.timestamp, items)
+        if motion is not None:
+            seen: list[tuple[tuple[float, float, float, float], Sighting]] = []
+            for vx1, vy1, vx2, vy2 in motion.detect(image, frame.timestamp):
+                box = Box(vx1 + dx, vy1 + dy, vx2 + dx, vy2 + dy)
+                sighting = VehicleSighting(cam.id, cam.role, frame.timestamp, box)
+                seen.append(((box.x1, box.y1, box.x2, box.y2), sighting))
+            self._vehicle_trackers[cam.id].update(frame.timestamp, seen)
 
     def detection_rate(self, camera_id: str) -> float | None:
         """Share of analysed frames with a plate or driver face: a calibration signal."""
@@ -202,12 +231,18 @@ class LanePipeline:
 
     def poll(self, now: float) -> list[Crossing]:
         """Crossings whose vehicle has left, as of `now` (epoch seconds, the frames' clock)."""
+        for cam_id, tracker in self._vehicle_trackers.items():  # vehicles first: plates join them
+            for track in tracker.pop_finished(now):
+                self._grouper.add(cam_id, self.cameras[cam_id].role, track, exclusive=True)
         for cam_id, tracker in self._trackers.items():
             for track in tracker.pop_finished(now):
                 self._grouper.add(cam_id, self.cameras[cam_id].role, track)
         return [self._crossing(g) for g in self._grouper.pop_ready(now)]
 
     def finish(self) -> list[Crossing]:
+        for cam_id, tracker in self._vehicle_trackers.items():
+            for track in tracker.flush():
+                self._grouper.add(cam_id, self.cameras[cam_id].role, track, exclusive=True)
         for cam_id, tracker in self._trackers.items():
             for track in tracker.flush():
                 self._grouper.add(cam_id, self.cameras[cam_id].role, track)
@@ -216,10 +251,13 @@ class LanePipeline:
     def _crossing(self, group: VehicleGroup[Sighting]) -> Crossing:
         plates: list[PlateSighting] = []
         faces: list[FaceSighting] = []
+        vehicles: list[VehicleSighting] = []
         for member in group.members:
             for obs in member.track.observations:
                 if isinstance(obs.payload, PlateSighting):
                     plates.append(obs.payload)
+                elif isinstance(obs.payload, VehicleSighting):
+                    vehicles.append(obs.payload)
                 else:
                     faces.append(obs.payload)
         reads = [p.read for p in plates if p.read is not None]
@@ -250,11 +288,20 @@ class LanePipeline:
             status = driver.face.reject_reason  # too_small, blurred, not_frontal, ...
         else:
             status = "captured"
-        frames = {(p.camera_id, p.timestamp) for p in plates} | {
-            (f.camera_id, f.timestamp) for f in faces
-        }
+        frames = (
+            {(p.camera_id, p.timestamp) for p in plates}
+            | {(f.camera_id, f.timestamp) for f in faces}
+            | {(v.camera_id, v.timestamp) for v in vehicles}
+        )
         cams = ",".join(sorted({m.camera_id for m in group.members}))
-        cid = uuid.uuid5(CROSSING_NS, f"{self.lane.id}:{group.first_seen:.3f}:{cams}")
+        key = f"{self.lane.id}:{group.first_seen:.3f}:{cams}"
+        if vehicles:  # two vehicles one camera saw start together are still two crossings
+            key += ":" + ",".join(
+                f"{m.camera_id}/{m.track.id}"
+                for m in group.members
+                if isinstance(m.track.observations[0].payload, VehicleSighting)
+            )
+        cid = uuid.uuid5(CROSSING_NS, key)
         return Crossing(
             id=cid,
             lane_id=self.lane.id,
@@ -268,6 +315,7 @@ class LanePipeline:
             face_status=status,
             n_frames=len(frames),
             passengers=driver.passengers if driver is not None and status == "captured" else (),
+            vehicles=tuple(vehicles),
         )
 
     def active_plate_tracks(self) -> list[tuple[str, Track[Sighting]]]:

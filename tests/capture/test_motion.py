@@ -147,3 +147,24 @@ def test_merge_boxes() -> None:
 def test_settings_are_checked(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"must|need"):
         MotionSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_grouper_keeps_concurrent_exclusive_tracks_of_one_camera_apart() -> None:
+    from capture.fusion import CrossingGrouper
+    from capture.tracker import Observation, Track
+
+    def track(tid: int, start: float, end: float) -> Track[None]:
+        return Track(
+            tid, [Observation(start, (0, 0, 1, 1), None), Observation(end, (0, 0, 1, 1), None)]
+        )
+
+    g: CrossingGrouper[None] = CrossingGrouper(window=2.0)
+    a = g.add("cam", "overview", track(1, 0.0, 5.0), exclusive=True)
+    b = g.add("cam", "overview", track(2, 1.0, 6.0), exclusive=True)
+    plate = g.add("cam", "overview", track(3, 1.5, 5.5))  # not exclusive: joins by time
+    other_cam = g.add("cam-2", "overview", track(4, 1.0, 6.0), exclusive=True)
+    assert a != b and plate in (a, b) and other_cam in (a, b)
+    plain: CrossingGrouper[None] = CrossingGrouper(window=2.0)
+    assert plain.add("cam", "overview", track(1, 0.0, 5.0)) == plain.add(
+        "cam", "overview", track(2, 1.0, 6.0)
+    )

@@ -204,6 +204,37 @@ class CrossingSealer:
                     embedding=self.keys.search.protect_embedding(encoding),
                 ),
             )
+            # Passengers (only where the site's policy keeps them): sealed exactly like the driver.
+            for n, p in enumerate(c.passengers, start=1):
+                pe = np.asarray(p.face.encoding, dtype=np.float32)
+                crop, emb = f"passenger_crop_{n}", f"passenger_embedding_{n}"
+                add(
+                    crop,
+                    self._object(c, "faces", f"passenger-{n}.lce", faces_key, crop, _jpeg(p.crop)),
+                )
+                add(
+                    emb,
+                    self._object(
+                        c,
+                        "faces",
+                        f"passenger-{n}-embedding.lce",
+                        faces_key,
+                        emb,
+                        embedding_bytes(pe),
+                    ),
+                )
+                b = p.face.box
+                faces += (
+                    repo.FaceRecord(
+                        camera_id=p.camera_id,
+                        seen_at=_ts(p.timestamp),
+                        box=(b.x1, b.y1, b.x2, b.y2),
+                        quality=p.face.quality,
+                        embedding=self.keys.search.protect_embedding(pe),
+                        seat="passenger",
+                        passenger_no=n,
+                    ),
+                )
 
         reads = tuple(
             repo.PlateReadRecord(

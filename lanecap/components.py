@@ -72,4 +72,5 @@ def lane_pipeline(settings: Settings, lane: LaneConfig) -> LanePipeline:
         reader=plate_reader(settings, lane) if needs_plates else None,
         faces=face_encoder(settings) if needs_faces else None,
         min_score=settings.recognition.plate_min_score,
+        keep_passengers=settings.security.keep_passenger_faces,
     )

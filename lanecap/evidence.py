@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -46,13 +46,24 @@ from storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
-ImageKind = Literal["plate_crop", "face_crop"]
+ImageKind = str
+"""plate_crop, face_crop, or passenger_crop_<n> (where a site keeps passengers' faces)."""
+IMAGE_KIND = re.compile(r"^(plate_crop|face_crop|passenger_crop_[1-9][0-9]?)$")
 _PURPOSE: dict[str, KeyPurpose] = {
     "plate_crop": "plates",
     "record": "plates",
     "face_crop": "faces",
     "face_embedding": "faces",
 }
+
+
+def purpose(kind: str) -> KeyPurpose:
+    """The data key (plates or faces) that seals an object kind."""
+    if kind.startswith(("passenger_crop_", "passenger_embedding_")):
+        return "faces"
+    if kind not in _PURPOSE:
+        raise SecurityError(f"unknown object kind {kind!r}")
+    return _PURPOSE[kind]
 
 
 @dataclass(frozen=True)
@@ -97,9 +108,13 @@ class PreviewDetail:
 
 @dataclass(frozen=True)
 class Export:
+    """`embedding` is the driver's; `passengers` maps passenger_embedding_<n> to passenger n's
+    encoding (only where a site keeps passengers' faces)."""
+
     detail: CrossingDetail
     images: dict[str, bytes] = field(repr=False)
     embedding: npt.NDArray[np.float32] | None = field(repr=False)
+    passengers: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
 
 
 def _reason(action: str, reason: str) -> str:
@@ -285,7 +300,7 @@ class EvidenceReader:
         if row is None:
             raise SecurityError(f"crossing {crossing_id} has no {kind}")
         blob = self.objects.get(row[0], row[1])
-        return self._data_key(crossing_id, _PURPOSE[kind]).decrypt(
+        return self._data_key(crossing_id, purpose(kind)).decrypt(
             blob, slot=f"{crossing_id}/{kind}"
         )
 
@@ -293,6 +308,10 @@ class EvidenceReader:
         self, principal: Principal, crossing_id: uuid.UUID, kind: ImageKind, *, reason: str = ""
     ) -> bytes:
         """A decrypted JPEG crop (audited as image.view)."""
+        if not IMAGE_KIND.match(kind):
+            raise SecurityError(
+                f"{kind!r} is not an image: plate_crop, face_crop, passenger_crop_N"
+            )
         target = f"crossing:{crossing_id}/{kind}"
         self._allow(principal, Permission.IMAGE_VIEW, target)
         self.trail.record(principal, "image.view", target=target, reason=reason.strip())
@@ -307,15 +326,20 @@ class EvidenceReader:
         self.trail.record(
             principal, "export", target=target, reason=reason, detail={"kinds": list(detail)}
         )
-        images = {
-            k: self._object(crossing_id, k) for k in detail if k in ("plate_crop", "face_crop")
-        }
+        images = {k: self._object(crossing_id, k) for k in detail if IMAGE_KIND.match(k)}
         emb = (
             embedding_from_bytes(self._object(crossing_id, "face_embedding"))
             if "face_embedding" in detail
             else None
         )
-        return Export(detail=self._detail(crossing_id), images=images, embedding=emb)
+        riders = {
+            k: embedding_from_bytes(self._object(crossing_id, k))
+            for k in detail
+            if k.startswith("passenger_embedding_")
+        }
+        return Export(
+            detail=self._detail(crossing_id), images=images, embedding=emb, passengers=riders
+        )
 
     def face_embedding(
         self, principal: Principal, crossing_id: uuid.UUID, *, reason: str
@@ -327,7 +351,8 @@ class EvidenceReader:
         self.trail.record(principal, "face.verify", target=target, reason=why)
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT max(quality) FROM faces WHERE crossing_id = %s", (crossing_id,)
+                "SELECT max(quality) FROM faces WHERE crossing_id = %s AND seat = 'driver'",
+                (crossing_id,),
             ).fetchone()
         if row is None or row[0] is None:
             raise SecurityError(f"crossing {crossing_id} has no driver face")

@@ -78,13 +78,15 @@ def history_links(
             " FROM faces f1 JOIN crossings c1 ON c1.id = f1.crossing_id, faces f2"
             " JOIN crossings c2 ON c2.id = f2.crossing_id"
             " WHERE f1.crossing_id = %(id)s AND f2.crossing_id <> %(id)s"
+            " AND f1.seat = 'driver' AND f2.seat = 'driver'"
             " AND c2.plate_index IS DISTINCT FROM c1.plate_index"
             " ORDER BY d LIMIT %(limit)s",
             {"id": crossing_id, "limit": limit},
         ).fetchall()
         plates = conn.execute(
             "SELECT c2.id, (SELECT min(f2.embedding <-> f1.embedding) FROM faces f1, faces f2"
-            "   WHERE f1.crossing_id = c1.id AND f2.crossing_id = c2.id) AS d"
+            "   WHERE f1.crossing_id = c1.id AND f2.crossing_id = c2.id"
+            "   AND f1.seat = 'driver' AND f2.seat = 'driver') AS d"
             " FROM crossings c1 JOIN crossings c2"
             "   ON c2.plate_index = c1.plate_index AND c2.id <> c1.id"
             " WHERE c1.id = %(id)s ORDER BY c2.started_at DESC LIMIT %(limit)s",

@@ -5,6 +5,9 @@ indexed by its exact text, its confusable-folded text and every one-edit variant
 of the folded text; the lane node stored the crossing's exact and folded hashes.
 Faces match in pgvector on the key-rotated embeddings (distances preserved)
 against the calibrated threshold; a face below the quality floor is `unknown`.
+Where a site keeps passengers' faces, each passenger is matched the same way (its
+row's detail starts "passenger N: "), and a passenger's match raises the crossing's
+alert like the driver's: a listed person in the vehicle is the reason for the list.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+import numpy.typing as npt
 from psycopg_pool import ConnectionPool
 
 from recognition.faces.match import OperatingPoint
@@ -76,21 +81,27 @@ class Matcher:
         self.point = operating_point or OperatingPoint.shipped()
         self.min_quality = min_quality
 
-    def _face_row(self, p: watchlist.Pending, now: datetime) -> watchlist.MatchRow | None:
-        if p.face is None:
+    def _face_row(
+        self,
+        face: npt.NDArray[np.float32] | None,
+        quality: float | None,
+        now: datetime,
+        who: str = "",
+    ) -> watchlist.MatchRow | None:
+        if face is None:
             return None
-        nearest = watchlist.nearest_faces(self.pool, p.face, at=now, k=1)
+        nearest = watchlist.nearest_faces(self.pool, face, at=now, k=1)
         if not nearest:
             return None  # no face watch list: nothing to decide
         watch_id, _label, distance = nearest[0]
-        if p.face_quality is None or p.face_quality < self.min_quality:
-            return watchlist.MatchRow(None, "face", "unknown", "face quality too low", None)
+        if quality is None or quality < self.min_quality:
+            return watchlist.MatchRow(None, "face", "unknown", f"{who}face quality too low", None)
         if distance <= self.point.threshold:
             return watchlist.MatchRow(
-                watch_id, "face", "match", f"distance <= {self.point.threshold:.2f}", distance
+                watch_id, "face", "match", f"{who}distance <= {self.point.threshold:.2f}", distance
             )
         return watchlist.MatchRow(
-            None, "face", "no_match", f"threshold {self.point.threshold:.2f}", distance
+            None, "face", "no_match", f"{who}threshold {self.point.threshold:.2f}", distance
         )
 
     def run_once(self, *, limit: int = 100) -> list[Outcome]:
@@ -103,9 +114,12 @@ class Matcher:
                     self.pool, plate_index=p.plate_index, fold_index=p.plate_fold_index, at=now
                 )
             ]
-            face = self._face_row(p, now)
-            if face is not None:
-                rows.append(face)
+            faces = [(p.face, p.face_quality, "")]
+            faces += [(emb, q, f"passenger {n}: ") for n, q, emb in p.passengers]
+            for emb, quality, who in faces:
+                row = self._face_row(emb, quality, now, who)
+                if row is not None:
+                    rows.append(row)
             watchlist.finish_matching(self.pool, p.id, rows)
             done.append(Outcome(p.id, tuple(rows)))
         if done:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,11 +34,16 @@ class PlateReadRecord:
 
 @dataclass(frozen=True)
 class FaceRecord:
+    """One stored face: the driver's, or passenger `passenger_no` (1, 2, ...) where a site's
+    policy keeps passengers' faces."""
+
     camera_id: str
     seen_at: datetime
     box: tuple[float, float, float, float]
     quality: float
     embedding: npt.NDArray[np.float32] = field(repr=False)
+    seat: Literal["driver", "passenger"] = "driver"
+    passenger_no: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +150,8 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                 ],
             )
             c.executemany(
-                "INSERT INTO faces (crossing_id, camera_id, seen_at, box, quality, embedding)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
+                "INSERT INTO faces (crossing_id, camera_id, seen_at, box, quality, embedding,"
+                " seat, passenger_no) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         rec.id,
@@ -154,6 +160,8 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                         list(f.box),
                         f.quality,
                         np.asarray(f.embedding, dtype=np.float32),
+                        f.seat,
+                        f.passenger_no,
                     )
                     for f in rec.faces
                 ],

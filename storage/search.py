@@ -351,10 +351,14 @@ class ReadRow:
 
 @dataclass(frozen=True)
 class FaceRow:
+    """A stored face; passenger_no (1, 2, ...) only for a passenger's (seat "passenger")."""
+
     camera_id: str
     seen_at: datetime
     box: tuple[float, ...]
     quality: float
+    seat: str = "driver"
+    passenger_no: int | None = None
 
 
 @dataclass(frozen=True)
@@ -413,7 +417,8 @@ def crossing_detail(pool: ConnectionPool, crossing_id: uuid.UUID) -> Detail | No
             (crossing_id,),
         ).fetchall()
         faces = conn.execute(
-            "SELECT camera_id, seen_at, box, quality FROM faces WHERE crossing_id = %s ORDER BY id",
+            "SELECT camera_id, seen_at, box, quality, seat, passenger_no FROM faces"
+            " WHERE crossing_id = %s ORDER BY passenger_no NULLS FIRST, id",
             (crossing_id,),
         ).fetchall()
         matches = conn.execute(
@@ -435,7 +440,7 @@ def crossing_detail(pool: ConnectionPool, crossing_id: uuid.UUID) -> Detail | No
         n_frames=int(row[10]),
         sealed=None if row[11] is None else bytes(row[11]),
         reads=tuple(ReadRow(r[0], r[1], r[2], tuple(r[3]), float(r[4]), r[5], r[6]) for r in reads),
-        faces=tuple(FaceRow(r[0], r[1], tuple(r[2]), float(r[3])) for r in faces),
+        faces=tuple(FaceRow(r[0], r[1], tuple(r[2]), float(r[3]), r[4], r[5]) for r in faces),
         matches=tuple(MatchRow(*m) for m in matches),
         reviews=tuple(
             ReviewRow(r[0], r[1], r[2], None if r[3] is None else bytes(r[3]), r[4], r[5], r[6])

@@ -146,6 +146,19 @@ def crossings_out(
     ]
 
 
+def _face_out(crossing_id: uuid.UUID, f: repo.FaceRow, kinds: set[str], reason: str) -> FaceOut:
+    """A stored face with its crop link: the driver's, or a passenger's where a site keeps them."""
+    kind = "face_crop" if f.passenger_no is None else f"passenger_crop_{f.passenger_no}"
+    return FaceOut(
+        camera_id=f.camera_id,
+        seen_at=f.seen_at,
+        box=list(f.box),
+        quality=f.quality,
+        seat="passenger" if f.seat == "passenger" else "driver",
+        crop=crop_url(crossing_id, kind, reason) if kind in kinds else None,
+    )
+
+
 def open_crossing(
     svc: ApiServices, principal: Principal, crossing_id: uuid.UUID, *, reason: str
 ) -> CrossingDetailOut:
@@ -199,10 +212,7 @@ def open_crossing(
         n_frames=d.n_frames,
         vote=vote,
         reads=reads,
-        faces=[
-            FaceOut(camera_id=f.camera_id, seen_at=f.seen_at, box=list(f.box), quality=f.quality)
-            for f in d.faces
-        ],
+        faces=[_face_out(crossing_id, f, set(d.objects), reason) for f in d.faces],
         matches=[_match_out(m) for m in d.matches],
         reviews=reviews,
         viewed_by=[

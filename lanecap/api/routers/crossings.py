@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import Path as FastPath
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -37,12 +38,18 @@ def detail(
 )
 def crop(
     crossing_id: uuid.UUID,
-    kind: Literal["plate_crop", "face_crop"],
+    kind: Annotated[
+        str,
+        FastPath(
+            pattern=r"^(plate_crop|face_crop|passenger_crop_[1-9][0-9]?)$",
+            description="plate_crop, face_crop, or passenger_crop_N where passengers are kept.",
+        ),
+    ],
     who: ImageViewer,
     svc: Services,
     reason: Reason = None,
 ) -> Response:
-    """The plate or driver face crop (JPEG), opened and audited (`image.view`)."""
+    """The plate, driver or passenger face crop (JPEG), opened and audited (`image.view`)."""
     why = need_reason(reason, "image.view")
     with svc.pool.connection() as conn:
         found = conn.execute(

@@ -58,6 +58,10 @@ class FaceOut(BaseModel):
     seen_at: datetime
     box: list[float]
     quality: float
+    seat: Literal["driver", "passenger"] = Field(
+        default="driver", description="Passengers' faces appear only where a site keeps them."
+    )
+    crop: str | None = Field(default=None, description="URL of this face's crop.")
 
 
 class MatchOut(BaseModel):

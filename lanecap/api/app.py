@@ -35,7 +35,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lanecap.api import indexer
 from lanecap.api.errors import ApiError
-from lanecap.api.routers import auth, booth, crossings, docs, health, lists, pages, search
+from lanecap.api.routers import (
+    auth,
+    booth,
+    crossings,
+    docs,
+    export,
+    health,
+    lists,
+    pages,
+    search,
+)
 from lanecap.api.schemas.common import ErrorBody, ErrorDetail
 from lanecap.api.services import ApiServices
 from lanecap.config import Settings
@@ -228,6 +238,7 @@ def create_app(settings: Settings, services: ApiServices) -> FastAPI:
         auth.router,
         booth.router,
         crossings.router,
+        export.router,
         search.router,
         lists.router,
         health.router,

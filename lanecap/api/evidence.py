@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from psycopg_pool import ConnectionPool
 
-from lanecap.evidence import CrossingDetail, ImageKind, PreviewDetail
+from lanecap.evidence import CrossingDetail, Export, ImageKind, PreviewDetail
 from lanecap.security.roles import Principal
 from storage.crypto import DataKey, KeyProvider
 from storage.keystore import get_key
@@ -42,6 +42,8 @@ class Opener(Protocol):
     def preview(
         self, principal: Principal, preview_id: uuid.UUID, *, reason: str = ""
     ) -> PreviewDetail | None: ...
+
+    def export(self, principal: Principal, crossing_id: uuid.UUID, *, reason: str) -> Export: ...
 
 
 class ReviewSealer(Protocol):

@@ -704,3 +704,43 @@ def test_booth_shows_a_vehicle_still_in_the_lane(api, officer, contractor, archi
     # short-lived: the retention purge removes it, and a purged preview is not shown
     assert purge_previews(svc.pool, older_than=datetime.now(UTC) + timedelta(minutes=1)) >= 3
     assert get_preview(svc.pool, plain.id) is None
+
+
+# Export for a case file -------------------------------------------------------------------------
+
+
+def test_supervisor_exports_a_crossing_for_a_case_file(api, officer, supervisor, archive) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import io
+    import zipfile
+
+    svc, _, _ = api
+    c = crossing(LANE, "EXP4411", face_seed=41)
+    assert archive.store(c)
+    # officers may view but not export; a reason is required
+    _error(
+        officer.post(f"/api/crossings/{c.id}/export", json={"reason": "case 7"}), 403, "forbidden"
+    )
+    assert supervisor.post(f"/api/crossings/{c.id}/export", json={"reason": ""}).status_code == 422
+    missing = supervisor.post(f"/api/crossings/{uuid.uuid4()}/export", json={"reason": "case 7"})
+    assert missing.status_code == 404
+    r = supervisor.post(f"/api/crossings/{c.id}/export", json={"reason": "case 2026-117"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert r.headers["cache-control"] == "no-store"
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = set(z.namelist())
+    assert {"crossing.json", "plate_crop.jpg", "face_crop.jpg", "SHA256SUMS"} <= names
+    record = json.loads(z.read("crossing.json"))
+    assert record["plate_text"] == "EXP4411" and record["reason"] == "case 2026-117"
+    assert record["read_texts"] == ["EXP4411"] * 3
+    for line in z.read("SHA256SUMS").decode().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256(z.read(name)).hexdigest() == digest
+    assert z.read("plate_crop.jpg")[:2] == b"\xff\xd8"
+    assert not any("embedding" in n for n in names)  # no biometric templates leave
+    with svc.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT reason FROM audit_events WHERE action = 'export' AND target = %s",
+            (f"crossing:{c.id}",),
+        ).fetchone()
+    assert row is not None and row[0] == "case 2026-117"

@@ -4,6 +4,7 @@ Data classes (a "hit" is a crossing with an alert or a watchlist match):
 
     plate reads without a hit   whole crossing after plate_reads_days
     face crops without a match  face crop, embedding and faces key after face_crops_days
+                                (passengers' too, where a site keeps them)
     alerts (hits)               whole crossing after alerts_days
     audit                       entries after audit_days (schema owner only: storage.audit)
 
@@ -31,6 +32,7 @@ from storage.objects import ObjectStore
 log = logging.getLogger(__name__)
 
 FACE_KINDS = ("face_crop", "face_embedding")
+_FACE_OBJECT = "(o.kind = ANY(%(face_kinds)s) OR o.kind LIKE 'passenger%%')"  # + passenger_*_<n>
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ _FACES_EXPIRED = (
     f"(NOT {_HIT} AND c.started_at < %(faces)s AND (EXISTS (SELECT 1 FROM faces f"
     " WHERE f.crossing_id = c.id) OR EXISTS (SELECT 1 FROM crossing_keys k"
     " WHERE k.crossing_id = c.id AND k.purpose = 'faces') OR EXISTS (SELECT 1 FROM objects o"
-    " WHERE o.crossing_id = c.id AND o.kind = ANY(%(face_kinds)s))))"
+    f" WHERE o.crossing_id = c.id AND {_FACE_OBJECT})))"
 )
 
 
@@ -111,17 +113,17 @@ def _purge_crossings(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int
 
 def _purge_faces(conn: psycopg.Connection[Any], ids: list[uuid.UUID]) -> int:
     conn.execute(
-        "INSERT INTO purge_queue (bucket, key) SELECT bucket, key FROM objects"
-        " WHERE crossing_id = ANY(%s) AND kind = ANY(%s) ON CONFLICT DO NOTHING",
-        (ids, list(FACE_KINDS)),
+        "INSERT INTO purge_queue (bucket, key) SELECT bucket, key FROM objects o"
+        f" WHERE crossing_id = ANY(%(ids)s) AND {_FACE_OBJECT} ON CONFLICT DO NOTHING",
+        {"ids": ids, "face_kinds": list(FACE_KINDS)},
     )
     keys = conn.execute(
         "DELETE FROM crossing_keys WHERE crossing_id = ANY(%s) AND purpose = 'faces'", (ids,)
     ).rowcount
     conn.execute("DELETE FROM faces WHERE crossing_id = ANY(%s)", (ids,))
     conn.execute(
-        "DELETE FROM objects WHERE crossing_id = ANY(%s) AND kind = ANY(%s)",
-        (ids, list(FACE_KINDS)),
+        f"DELETE FROM objects o WHERE crossing_id = ANY(%(ids)s) AND {_FACE_OBJECT}",
+        {"ids": ids, "face_kinds": list(FACE_KINDS)},
     )
     return keys
 

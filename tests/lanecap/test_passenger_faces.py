@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cv2
@@ -26,6 +27,7 @@ from recognition.types import Box, FaceObservation, Image
 from storage import watchlist
 from storage.crossings import object_keys
 from storage.crypto import embedding_bytes
+from storage.errors import StorageError
 
 SUPERVISOR = Principal(name="passenger-test", role="supervisor")
 # Windshield camera, left-hand drive: the driver is on the image's right. The driver's crop
@@ -61,7 +63,9 @@ def _encoding(rng: np.random.Generator) -> np.ndarray:
     return v * np.float32(0.6 / np.linalg.norm(v))
 
 
-def _drive(archive: Any, *, keep: bool) -> tuple[Crossing, Image, np.ndarray, np.ndarray]:
+def _drive(
+    archive: Any, *, keep: bool, t0: float = 100.0
+) -> tuple[Crossing, Image, np.ndarray, np.ndarray]:
     """One vehicle with a driver and a passenger, stored; (crossing, frame, driver, passenger)."""
     rng = np.random.default_rng(secrets.randbits(32))
     lane = LaneConfig.model_validate(
@@ -83,7 +87,7 @@ def _drive(archive: Any, *, keep: bool) -> tuple[Crossing, Image, np.ndarray, np
     pipe = LanePipeline(lane, detector=None, reader=None, faces=faces, keep_passengers=keep)
     frame = _scene(rng)
     for i in range(4):
-        pipe.process(Frame("pax-drv", i, 100.0 + 0.2 * i, frame))
+        pipe.process(Frame("pax-drv", i, t0 + 0.2 * i, frame))
     (crossing,) = pipe.finish()
     assert archive.store(crossing)
     return crossing, frame, driver, passenger
@@ -226,6 +230,30 @@ def test_policy_keeps_passengers_sealed_marked_matched_and_shown(
         assert jpeg[:2] == b"\xff\xd8"
     finally:
         svc.close()
+
+
+def test_face_retention_purges_passengers_with_the_driver(archive) -> None:  # type: ignore[no-untyped-def]
+    from storage.retention import RetentionPolicy, run_retention
+
+    # Seen one second after the epoch: no other test's crossing is that old.
+    crossing, _frame, _driver, passenger = _drive(archive, keep=True, t0=1.0)
+    with archive.pool.connection() as conn:
+        stored = conn.execute(
+            "SELECT bucket, key FROM objects WHERE crossing_id = %s AND kind LIKE 'passenger%%'",
+            (crossing.id,),
+        ).fetchall()
+    assert len(stored) == 2
+    policy = RetentionPolicy(
+        plate_reads_days=3650, face_crops_days=1, alerts_days=3650, audit_days=3650
+    )
+    now = datetime.fromtimestamp(2.5, tz=UTC) + timedelta(days=1)
+    report = run_retention(archive.pool, archive.objects, policy, now=now)
+    assert report.faces_of == (crossing.id,) and report.crossings == ()
+    assert _faces(archive, crossing.id) == [] and _near(archive, passenger) == 0
+    assert object_keys(archive.pool, crossing.id) == []
+    for bucket, key in stored:
+        with pytest.raises(StorageError):
+            archive.objects.get(bucket, key)
 
 
 @pytest.mark.parametrize("kind", ["face_embedding", "passenger_embedding_1", "record", "x"])

@@ -22,7 +22,9 @@ Reading, over labelled plates with a known text (None without a reader or texts)
 `groups` breaks the labelled plates down by what any manifest lets us derive (never
 by file): `height:small|medium|large` (box height < 32, < 64, >= 64 pixels; the
 image height for crops), `shape:wide|square` (width / height < 1.6 is square:
-usually a two-row plate) and `folder:NAME` when the files are in sub-folders. Each
+usually a two-row plate), `split:train|val` (the hash split of
+`recognition.plates.manifest.split_of`: the shipped reader never trained on `val`)
+and `folder:NAME` when the files are in sub-folders. Each
 group has `n`, `n_text`, `det_recall`, `read_exact`, `read_cer`, `reader_exact`,
 `reader_cer`. Detection keys are None where boxes are unknown (crop manifests).
 
@@ -48,7 +50,7 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
-from recognition.plates.manifest import LabelledImage, load_manifest
+from recognition.plates.manifest import LabelledImage, load_manifest, split_of
 from recognition.plates.read_eval import edit_distance
 from recognition.types import Box, Image, PlateDetection, PlateDetector, PlateReader
 
@@ -100,7 +102,7 @@ def plate_groups(item: LabelledImage, height: float, width: float) -> tuple[str,
     """The breakdown groups of a plate `width` x `height` pixels in `item`."""
     size = next((name for bound, name in HEIGHT_BUCKETS if height < bound), "large")
     shape = "square" if height > 0 and width / height < SQUARE_ASPECT else "wide"
-    groups = [f"height:{size}", f"shape:{shape}"]
+    groups = [f"height:{size}", f"shape:{shape}", f"split:{split_of(item.rel)}"]
     if item.group != ".":
         groups.append(f"folder:{item.group}")
     return tuple(groups)

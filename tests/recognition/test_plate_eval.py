@@ -164,7 +164,8 @@ def test_reader_on_truth_boxes_cer_and_groups(tmp_path: Path) -> None:
     assert r["reader_cer"] == pytest.approx(1 / 11, abs=1e-4)
     assert r["reader_no_read"] == 0 and r["reader_ms_p50"] >= 0.0
     g = r["groups"]
-    assert set(g) == {"height:small", "height:large", "shape:wide", "folder:a", "folder:b"}
+    splits = {f"split:{split_of(rel)}" for rel in ("a/s.png", "b/l.png")}
+    assert set(g) == {"height:small", "height:large", "shape:wide", "folder:a", "folder:b", *splits}
     assert g["height:small"] == {"n": 1, "n_text": 1, "det_recall": 1.0, "read_exact": 0.0,
                                  "read_cer": pytest.approx(1 / 6, abs=1e-4), "reader_exact": 0.0,
                                  "reader_cer": pytest.approx(1 / 6, abs=1e-4)}  # fmt: skip
@@ -199,7 +200,8 @@ def test_plate_groups(h: float, w: float, rel: str, groups: tuple[str, ...]) -> 
     from recognition.plates.manifest import LabelledImage
 
     item = LabelledImage(Path(rel), rel, (), (), True)
-    assert plate_groups(item, h, w) == groups
+    split = f"split:{split_of(rel)}"
+    assert plate_groups(item, h, w) == (*groups[:2], split, *groups[2:])
 
 
 def test_eval_cli_writes_json(tmp_path: Path) -> None:

@@ -42,6 +42,15 @@ REAL_CROPS = "plates/openalpr-us-crops/manifest.csv"
 @click.option("--steps", type=int, default=2400, show_default=True)
 @click.option("--batch", type=int, default=32, show_default=True)
 @click.option("--lr", type=float, default=3e-4, show_default=True)
+@click.option("--head-lr", type=float, default=1e-3, show_default=True, help="Output layer's rate.")
+@click.option("--warmup", type=int, default=60, show_default=True, help="Warm-up steps.")
+@click.option(
+    "--init",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Start from these EasyOCR-format weights (e.g. recognition/models/plate_reader.pth) "
+    "instead of english_g2.",
+)
 @click.option("--real-fraction", type=float, default=0.5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="Torch CPU threads.")
@@ -74,6 +83,9 @@ def train_reader(
     steps: int,
     batch: int,
     lr: float,
+    head_lr: float,
+    warmup: int,
+    init: Path | None,
     real_fraction: float,
     seed: int,
     threads: int,
@@ -93,6 +105,7 @@ def train_reader(
             click.echo(f"note: {default} not found; training on rendered plates only", err=True)
     config = TrainConfig(
         out=out, manifests=() if no_real else manifests, steps=steps, batch=batch, lr=lr,
+        head_lr=head_lr, warmup=warmup, init=init,
         real_fraction=real_fraction if manifests and not no_real else 0.0, seed=seed,
         threads=threads, workers=workers, max_minutes=max_minutes,
     )  # fmt: skip

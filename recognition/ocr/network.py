@@ -73,6 +73,18 @@ def from_english_g2(path: Path | None = None) -> Any:
     return model
 
 
+def load_network(path: Path) -> Any:
+    """A network with the plate alphabet from EasyOCR-format weights (float16 cast back)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model()
+    model.load_state_dict(
+        OrderedDict((k[7:], v.float() if v.is_floating_point() else v) for k, v in state.items())
+    )
+    return model
+
+
 def save_for_easyocr(
     model: Any, directory: Path, *, name: str = NETWORK_NAME, half: bool = True
 ) -> Path:

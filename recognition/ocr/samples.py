@@ -39,10 +39,15 @@ STYLE_WEIGHTS: dict[PlateStyle, float] = {
 
 @dataclass(frozen=True)
 class RealCrop:
-    """A real plate crop in memory with its main-line text."""
+    """A real plate crop in memory with its main-line text.
+
+    `box` is the plate's (x1, y1, x2, y2) in `image` when the image is the plate with
+    real surroundings (cut from a whole photo); None when the image is the plate itself.
+    """
 
     image: Bgr
     text: str
+    box: tuple[float, float, float, float] | None = None
 
 
 def _background(rng: Rng, h: int, w: int) -> Bgr:
@@ -88,12 +93,12 @@ def _warp_crop(rng: Rng, img: Bgr, corners: npt.NDArray[np.float32], *, loose: f
     return np.ascontiguousarray(warped[ya:yb, xa:xb])
 
 
-def degrade(rng: Rng, img: Bgr) -> Bgr:
-    """Camera effects: resolution loss, blur, noise, contrast, brightness, JPEG."""
+def degrade(rng: Rng, img: Bgr, *, min_h: float = 14) -> Bgr:
+    """Camera effects: resolution loss (to `min_h` px high at most), blur, noise, contrast, JPEG."""
     out = img
     h, w = out.shape[:2]
     if rng.random() < 0.7:
-        target_h = int(rng.uniform(14, max(15, min(h, 90))))
+        target_h = int(rng.uniform(min_h, max(min_h + 1, min(h, 90))))
         s = target_h / h
         out = u8(
             cv2.resize(out, (max(8, round(w * s)), max(6, target_h)), interpolation=cv2.INTER_AREA)
@@ -135,8 +140,18 @@ def synthetic_sample(rng: Rng) -> tuple[Line, str]:
     return prepare(crop, two_rows=style == "eu_two_line"), plate.text
 
 
+CONTEXT_LOOSE = 0.15
+"""How loose a box cut from a real photo may be (detector boxes range from tight to loose)."""
+
+
 def real_sample(rng: Rng, real: RealCrop) -> tuple[Line, str]:
     img = real.image
+    if real.box is not None:  # real surroundings: cut like a detector box, tight or loose
+        x1, y1, x2, y2 = real.box
+        corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+        crop = _warp_crop(rng, img, corners, loose=CONTEXT_LOOSE)
+        # photos' plates are small already: keep at least 60 % of their resolution
+        return prepare(degrade(rng, crop, min_h=max(14.0, 0.6 * crop.shape[0]))), real.text
     h, w = img.shape[:2]
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     # real crops are already tight: shrink the "plate" a little so warps may cut or pad

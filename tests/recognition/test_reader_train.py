@@ -74,3 +74,43 @@ def test_tiny_training_run_writes_easyocr_network(tmp_path: Path) -> None:
     reader = EasyOcrReader(models_dir=best, threads=1)
     assert reader.network == NETWORK_NAME
     reader.read(np.full((60, 200, 3), 200, np.uint8))
+
+
+def test_real_sample_with_surroundings_keeps_the_label() -> None:
+    photo = np.full((120, 300, 3), 90, np.uint8)
+    photo[40:80, 100:200] = 230
+    crop = RealCrop(photo, "XYZ789", (100.0, 40.0, 200.0, 80.0))
+    for seed in range(5):
+        line, text = real_sample(np.random.default_rng(seed), crop)
+        assert text == "XYZ789" and line.shape == (IMG_H, IMG_W)
+
+
+def test_box_manifests_train_on_plates_with_surroundings(tmp_path: Path) -> None:
+    import cv2
+
+    from recognition.ocr.train import CONTEXT, load_real
+    from recognition.plates.manifest import split_of
+
+    rows = ["file,plate_text,x,y,w,h"]
+    for k in range(12):
+        cv2.imwrite(str(tmp_path / f"car{k}.png"), np.full((200, 300, 3), 120, np.uint8))
+        rows.append(f"car{k}.png,AB{k}C,100,80,100,40")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    train, val = load_real((tmp_path / "m.csv",))
+    assert len(train) + len(val) == 12
+    assert len(val) == sum(split_of(f"car{k}.png") == "val" for k in range(12))
+    for c in train:
+        assert c.box == (100 * CONTEXT, 40 * CONTEXT, 100 * (1 + CONTEXT), 40 * (1 + CONTEXT))
+        assert c.image.shape[:2] == (round(40 * (1 + 2 * CONTEXT)), round(100 * (1 + 2 * CONTEXT)))
+    assert all(c.box is None for c in val)
+
+
+def test_shipped_weights_load_back(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from recognition.ocr.network import build_model, load_network, save_for_easyocr
+
+    model = build_model()
+    pth = save_for_easyocr(model, tmp_path)
+    back = load_network(pth)
+    w = model.Prediction.weight.detach()
+    assert torch.allclose(back.Prediction.weight, w.half().float())

@@ -10,7 +10,7 @@ Per crop: grey + contrast stretch, deskew, resize to the network's 64 x 192 inpu
 (small plates are upscaled), one forward pass; with `tta=True` (default) the crop is
 read at several framings (READ_INSETS) and `consensus` keeps the text with the highest
 CTC likelihood summed over all of them, so one framing that cuts or adds a character
-is outvoted. Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked
+is outvoted (see the model card for the figures). Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked
 rows side by side and the better reading wins. The CTC output is decoded greedily with
 each character's own probability, then the region grammars (`recognition.plates.grammar`)
 repair confusable characters where a format demands a letter or a digit.
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 PLATE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 Network = Literal["auto", "plate_reader", "english_g2"]
 TwoRows = Literal["auto", "never", "always"]
-READ_INSETS = (0.0, 0.02, 0.04)
+READ_INSETS = (0.0, 0.02, 0.04, 0.06)
 """With `tta`, the crop is read as it is and inset by these shares on each side."""
 CROP_PAD = 0.05
 """Share of a detector box's size added on each side before the crop is read."""
@@ -49,10 +49,11 @@ GRAMMAR_MISS_FACTOR = 0.85
 def consensus(probs: Sequence[np.ndarray[Any, Any]], charset: str) -> Decoded:
     """One reading from several readings of the same plate (e.g. differently framed crops).
 
-    Candidates are the greedy decodes of each; the one with the highest CTC log-likelihood
-    summed over all readings wins (a product of the readings' probabilities: a framing
-    that cuts a character outvotes nobody alone). Character confidences are averaged over
-    the readings whose greedy decode is the winner.
+    Candidates are the greedy decodes of each; the one with the highest CTC likelihood
+    summed over the readings wins (a mixture: a candidate gains from every reading that
+    finds it likely, and one reading that cuts a character cannot veto it, as it could
+    in a product). Character confidences are averaged over the readings whose greedy
+    decode is the winner.
     """
     decoded = [greedy(p, charset=charset) for p in probs]
     texts = sorted({d.text for d in decoded if d.text})
@@ -61,7 +62,7 @@ def consensus(probs: Sequence[np.ndarray[Any, Any]], charset: str) -> Decoded:
     text = texts[0]
     if len(texts) > 1:
         labels = [[charset.index(c) + 1 for c in t] for t in texts]
-        total = np.sum([ctc_log_likelihood(p, labels) for p in probs], axis=0)
+        total = np.logaddexp.reduce([ctc_log_likelihood(p, labels) for p in probs], axis=0)
         text = texts[int(np.argmax(total))]
     agree = [d.char_confidences for d in decoded if d.text == text]
     confs = tuple(float(c) for c in np.mean(agree, axis=0))

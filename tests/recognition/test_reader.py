@@ -142,7 +142,7 @@ def test_reader_on_real_crops() -> None:
         pytest.skip("fine-tuned plate network not shipped")
     report = evaluate_reader(manifest, reader=EasyOcrReader(threads=1), split="val")
     assert report["overall"]["n"] > 100
-    assert report["overall"]["exact"] >= 0.5
+    assert report["overall"]["exact"] >= 0.9  # measured 0.919 (see the model card)
 
 
 def test_tta_and_two_rows_options_keep_the_contract() -> None:

@@ -10,7 +10,8 @@ Per vehicle it prints, in seconds, against the vehicle's first and last frame:
 
   preview - first read   how long after the plate was first read the booth showed it
   preview - last frame   negative: shown while the vehicle was still in view
-  crossing - last frame  the stored crossing (vehicle_gap_s + fusion window after it left)
+  crossing - last frame  the stored crossing: `vehicle_gap_s` after it left once every
+                         camera of the lane has finished with it (else + the fusion window)
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
     ap.add_argument("--vehicles", type=int, default=4)
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--detector", choices=["yolo", "contour"], default="yolo")
+    ap.add_argument("--gap", type=float, default=1.0, help="the lane's vehicle_gap_s")
     ap.add_argument("--data-dir", type=Path, default=Path("var/bench-booth"))
     args = ap.parse_args()
     settings = settings_from_dict(
@@ -83,7 +85,7 @@ def main() -> None:
             "lanes": [
                 {
                     "id": LANE,
-                    "vehicle_gap_s": 1.0,
+                    "vehicle_gap_s": args.gap,
                     "fusion_window_s": 1.5,
                     "cameras": [{"id": "bb-front", "role": "front_plate", "source": "front.mp4"}],
                 }

@@ -31,7 +31,7 @@ starts a new group.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
@@ -150,13 +150,44 @@ class CrossingGrouper(Generic[T]):
         )
         return best.id
 
-    def pop_ready(self, now: float) -> list[VehicleGroup[T]]:
-        """Emit the groups with nothing seen for more than `window` + `settle` seconds."""
+    def pop_ready(
+        self,
+        now: float,
+        *,
+        complete_with: Collection[str] = (),
+        busy: Sequence[tuple[str, CameraRole, float, float]] = (),
+    ) -> list[VehicleGroup[T]]:
+        """Emit the groups with nothing seen for more than `window` + `settle` seconds.
+
+        Early close: when `complete_with` names the lane's cameras, a group that already
+        holds a track of each of them is emitted at once, unless a track still in progress
+        (`busy`: camera id, role, first_seen, last_seen) could still join it. No later track
+        can: it would start after every member of its camera ended (rule 2).
+        """
         limit = self.window + self.settle
-        ready = [g for g in self._open if now - g.activity > limit]
+        needed = set(complete_with)
+        ready: list[_OpenGroup[T]] = []
+        for g in self._open:
+            if now - g.activity > limit or (
+                needed
+                and needed <= {m.camera_id for m, _, _ in g.members}
+                and not any(self._could_join(g, b) for b in busy)
+            ):
+                ready.append(g)
         if ready:
-            self._open = [g for g in self._open if now - g.activity <= limit]
+            self._open = [g for g in self._open if g not in ready]
         return [self._result(g) for g in ready]
+
+    def _could_join(self, group: _OpenGroup[T], busy: tuple[str, CameraRole, float, float]) -> bool:
+        camera_id, role, first, last = busy
+        offset = self.role_offsets.get(role, 0.0)
+        start, end = first + offset, last + offset
+        if start > group.end + self.window or end < group.start - self.window:
+            return False
+        return not any(
+            m.camera_id == camera_id and (m_start > end or start > m_end)
+            for m, m_start, m_end in group.members
+        )
 
     def flush(self) -> list[VehicleGroup[T]]:
         """Emit every open group (end of input)."""

@@ -237,7 +237,15 @@ class LanePipeline:
         for cam_id, tracker in self._trackers.items():
             for track in tracker.pop_finished(now):
                 self._grouper.add(cam_id, self.cameras[cam_id].role, track)
-        return [self._crossing(g) for g in self._grouper.pop_ready(now)]
+        # A vehicle every camera has finished with closes now, not after the fusion window.
+        busy = [
+            (cam_id, self.cameras[cam_id].role, t.first_seen, t.last_seen)
+            for trackers in (self._trackers, self._vehicle_trackers)
+            for cam_id, tracker in trackers.items()
+            for t in tracker.active
+        ]
+        ready = self._grouper.pop_ready(now, complete_with=self.cameras.keys(), busy=busy)
+        return [self._crossing(g) for g in ready]
 
     def finish(self) -> list[Crossing]:
         for cam_id, tracker in self._vehicle_trackers.items():

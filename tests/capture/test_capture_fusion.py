@@ -100,3 +100,41 @@ def test_empty_track_rejected() -> None:
     grouper: CrossingGrouper[str] = CrossingGrouper()
     with pytest.raises(ValueError, match="no observations"):
         grouper.add("a", "front_plate", Track(id=1))
+
+
+LANE_CAMERAS = ("cam-front", "cam-driver")
+
+
+def test_a_vehicle_every_camera_has_finished_closes_at_once() -> None:
+    grouper: CrossingGrouper[str] = CrossingGrouper(window=2.0, settle=1.5)
+    grouper.add("cam-front", "front_plate", _track(10.0, 12.0, "front"))
+    # only one of the lane's two cameras is done: wait the window as before
+    assert grouper.pop_ready(13.0, complete_with=LANE_CAMERAS) == []
+    grouper.add("cam-driver", "driver", _track(10.5, 12.2, "face"))
+    # without the early rule it would wait until 12.2 + 3.5
+    assert grouper.pop_ready(13.3) == []
+    (group,) = grouper.pop_ready(13.3, complete_with=LANE_CAMERAS)
+    assert _labels([group]) == [["face", "front"]]
+
+
+def test_a_track_still_in_view_that_could_join_holds_the_vehicle() -> None:
+    grouper: CrossingGrouper[str] = CrossingGrouper(window=2.0, settle=1.5)
+    grouper.add("cam-front", "front_plate", _track(10.0, 12.0, "front"))
+    grouper.add("cam-driver", "driver", _track(10.5, 12.2, "driver"))
+    # a passenger's face track of the same camera, overlapping in time, is still open
+    busy = [("cam-driver", "driver", 11.0, 13.0)]
+    assert grouper.pop_ready(13.3, complete_with=LANE_CAMERAS, busy=busy) == []  # type: ignore[arg-type]
+    grouper.add("cam-driver", "driver", _track(11.0, 13.0, "passenger"))
+    (group,) = grouper.pop_ready(14.1, complete_with=LANE_CAMERAS)
+    assert _labels([group]) == [["driver", "front", "passenger"]]
+
+
+def test_the_next_car_in_view_does_not_hold_the_one_that_left() -> None:
+    grouper: CrossingGrouper[str] = CrossingGrouper(window=2.0, settle=1.5)
+    grouper.add("cam-front", "front_plate", _track(10.0, 12.0, "car1"))
+    grouper.add("cam-driver", "driver", _track(10.5, 12.2, "face1"))
+    # the next car is already seen by both cameras, within the window: it cannot be the
+    # same vehicle, since each camera's track of car 1 ended before it began
+    busy = [("cam-front", "front_plate", 12.8, 13.6), ("cam-driver", "driver", 13.0, 13.6)]
+    (group,) = grouper.pop_ready(13.6, complete_with=LANE_CAMERAS, busy=busy)  # type: ignore[arg-type]
+    assert _labels([group]) == [["car1", "face1"]]

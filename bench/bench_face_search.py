@@ -13,6 +13,10 @@ the exact nearest vector (numpy, float32); id@1 when it returns the probe's pers
 an expression index on embedding::halfvec, 16-bit), max_parallel_maintenance_workers.
 --filtered adds a 10% filter (like a lane or time range) with hnsw.iterative_scan off and
 relaxed_order, recall against the exact filtered answer.
+
+PostgreSQL's default shared_buffers (128MB) cannot hold a 10^6 index (~800 MiB); the README's
+second 10^6 run set `ALTER SYSTEM SET shared_buffers = '1536MB'` in var/bench first (services
+restarted), as a production server would be sized.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from lanecap.security.trail import AuditTrail
 from storage import audit
 from storage.objects import DataClass, ObjectStore
 from storage.previews import purge_previews
-from storage.sessions import purge_sessions
 from storage.retention import PurgeReport, RetentionPolicy, run_retention
+from storage.sessions import purge_sessions
 
 log = logging.getLogger(__name__)
 

@@ -87,6 +87,17 @@ def test_run_stores_one_crossing_per_vehicle(tmp_path: Path, settings, archive) 
     assert set(health) == {"e2e-front", "e2e-driver"}
     assert health["e2e-front"].detection_rate is not None and health["e2e-front"].detection_rate > 0
 
+    # While each vehicle was in view the node wrote sealed live previews for the booth,
+    # openable by the officer service only.
+    with archive.pool.connection() as conn:
+        previews = conn.execute(
+            "SELECT id, sealed FROM live_previews WHERE lane_id = 'e2e-lane' ORDER BY first_seen"
+        ).fetchall()
+    assert previews, "no live previews were written"
+    assert not any(b"LCP4821" in bytes(p[1]) or b"MX1937A" in bytes(p[1]) for p in previews)
+    opened = [reader.preview(officer, p[0], reason="e2e test") for p in previews]
+    assert {o.plate_text for o in opened if o is not None} >= {"LCP4821", "MX1937A"}
+
     # A replay of the same footage stores nothing twice.
     again = runner.invoke(main, ["-c", str(cfg), "run", "--lane", "e2e-lane", "-q"])
     assert again.exit_code == 0, again.output

@@ -54,7 +54,12 @@ def plate_reader(settings: Settings, lane: LaneConfig | None = None) -> PlateRea
     rec = settings.recognition
     regions = grammar_regions(lane.plate_regions) if lane is not None else REGIONS
     # One thread reads faster than two while the detector shares the cores (measured).
-    return EasyOcrReader(threads=1, min_confidence=rec.read_min_confidence, regions=regions)
+    return EasyOcrReader(
+        threads=1,
+        min_confidence=rec.read_min_confidence,
+        regions=regions,
+        tta=rec.read_framings == "consensus",
+    )
 
 
 def face_encoder(settings: Settings) -> FaceEncoder:

@@ -97,6 +97,7 @@ def test_broken_config_names_every_bad_field(tmp_path: Path) -> None:
             '[[lanes.cameras]]\nid="c"\nrole="overview"\nsource="y"\n',
             "camera ids must be unique",
         ),
+        ('[recognition]\nread_framings = "three"\n', "recognition.read_framings"),
     ],
 )
 def test_config_errors(tmp_path: Path, text: str, fragment: str) -> None:

@@ -104,6 +104,9 @@ class PreviewDetail:
     crop_jpeg: bytes | None = field(repr=False)
     plate_index: bytes | None = field(repr=False)
     plate_fold_index: bytes | None = field(repr=False)
+    face_jpeg: bytes | None = field(default=None, repr=False)
+    face_embedding: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    face_quality: float | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,7 @@ class EvidenceReader:
             self.keys.unwrap(rec.key).decrypt(rec.sealed, slot=previews.preview_slot(preview_id))
         )
         crop = data.get("crop_jpeg")
+        face = data.get("face_jpeg")
         return PreviewDetail(
             id=rec.id,
             lane_id=rec.lane_id,
@@ -289,6 +293,9 @@ class EvidenceReader:
             crop_jpeg=base64.b64decode(crop) if crop else None,
             plate_index=rec.plate_index,
             plate_fold_index=rec.plate_fold_index,
+            face_jpeg=base64.b64decode(face) if face else None,
+            face_embedding=rec.face_embedding,
+            face_quality=rec.face_quality,
         )
 
     def _object(self, crossing_id: uuid.UUID, kind: str) -> bytes:

@@ -81,13 +81,15 @@ class Matcher:
         self.point = operating_point or OperatingPoint.shipped()
         self.min_quality = min_quality
 
-    def _face_row(
+    def face_row(
         self,
         face: npt.NDArray[np.float32] | None,
         quality: float | None,
         now: datetime,
         who: str = "",
     ) -> watchlist.MatchRow | None:
+        """A face (searchable form) against the face watch list: match, no match, or unknown
+        when its quality is too low; None without a face or a face watch list."""
         if face is None:
             return None
         nearest = watchlist.nearest_faces(self.pool, face, at=now, k=1)
@@ -117,7 +119,7 @@ class Matcher:
             faces = [(p.face, p.face_quality, "")]
             faces += [(emb, q, f"passenger {n}: ") for n, q, emb in p.passengers]
             for emb, quality, who in faces:
-                row = self._face_row(emb, quality, now, who)
+                row = self.face_row(emb, quality, now, who)
                 if row is not None:
                     rows.append(row)
             watchlist.finish_matching(self.pool, p.id, rows)

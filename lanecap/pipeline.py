@@ -334,3 +334,12 @@ class LanePipeline:
             if self.cameras[cam_id].role in PLATE_ROLES
             for track in tracker.active
         ]
+
+    def active_face_tracks(self) -> list[tuple[str, Track[Sighting]]]:
+        """(camera id, track) of the driver cameras' faces still in view (for live previews)."""
+        return [
+            (cam_id, track)
+            for cam_id, tracker in self._trackers.items()
+            if self.cameras[cam_id].role == "driver"
+            for track in tracker.active
+        ]

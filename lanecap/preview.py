@@ -23,9 +23,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from capture.tracker import Track
 from capture.types import CameraRole
 from lanecap.keys import LaneKeys
-from lanecap.pipeline import LanePipeline, PlateSighting
+from lanecap.pipeline import FaceSighting, LanePipeline, PlateSighting, Sighting
 from recognition.plates.hotlist import fold
 from recognition.plates.vote import Vote, vote
 from recognition.types import Image
@@ -48,21 +49,37 @@ class LiveRead:
     seen_at: float
     vote: Vote
     crop: Image = field(repr=False)
+    face: FaceSighting | None = None  # the best usable driver face in view at the same time
+
+
+def _best_face(tracks: list[Track[Sighting]], start: float, end: float) -> FaceSighting | None:
+    """The best usable driver face seen between start and end (with a second's slack)."""
+    faces = [
+        o.payload
+        for t in tracks
+        for o in t.observations
+        if isinstance(o.payload, FaceSighting)
+        and o.payload.face.reject_reason is None
+        and start - 1.0 <= o.timestamp <= end + 1.0
+    ]
+    return max(faces, key=lambda f: f.face.quality, default=None)
 
 
 class LiveAnnouncer:
-    """Picks the plate tracks to announce: enough reads, and a vote not announced yet."""
+    """Picks the plate tracks to announce: enough reads, and a vote (or a driver face)
+    not announced yet."""
 
     def __init__(self, pipeline: LanePipeline, *, min_reads: int = 2) -> None:
         if min_reads < 1:
             raise ValueError(f"min_reads must be at least 1, not {min_reads}")
         self.pipeline = pipeline
         self.min_reads = min_reads
-        self._announced: dict[tuple[str, int], str] = {}
+        self._announced: dict[tuple[str, int], tuple[str, bool]] = {}
 
     def poll(self) -> list[LiveRead]:
         out: list[LiveRead] = []
-        live: dict[tuple[str, int], str] = {}
+        live: dict[tuple[str, int], tuple[str, bool]] = {}
+        face_tracks = [t for _, t in self.pipeline.active_face_tracks()]
         for cam_id, track in self.pipeline.active_plate_tracks():
             key = (cam_id, track.id)
             plates = [o.payload for o in track.observations if isinstance(o.payload, PlateSighting)]
@@ -72,8 +89,12 @@ class LiveAnnouncer:
                 if key in self._announced:
                     live[key] = self._announced[key]
                 continue
-            live[key] = fused.text
-            if self._announced.get(key) == fused.text:
+            face = _best_face(face_tracks, track.first_seen, track.last_seen)
+            said = self._announced.get(key)
+            # a face found later is announced once; a better face of the same driver is not
+            has_face = face is not None or (said is not None and said[1])
+            live[key] = (fused.text, has_face)
+            if said == live[key]:
                 continue
             best = max(plates, key=lambda p: p.detection.score * p.detection.box.width)
             out.append(
@@ -86,6 +107,7 @@ class LiveAnnouncer:
                     seen_at=track.last_seen,
                     vote=fused,
                     crop=best.crop,
+                    face=face,
                 )
             )
         self._announced = live  # tracks that ended are forgotten
@@ -103,12 +125,20 @@ def _small_jpeg(image: Image) -> bytes:
     return bytes(buf.tobytes())
 
 
+def _b64_jpeg(image: Image) -> str | None:
+    return base64.b64encode(_small_jpeg(image)).decode("ascii") if image.size else None
+
+
 @dataclass(frozen=True)
 class PreviewSealer:
     keys: LaneKeys = field(repr=False)
 
     def seal(self, r: LiveRead) -> PreviewRecord:
-        pid = uuid.uuid5(PREVIEW_NS, f"{r.lane_id}:{r.camera_id}:{r.first_seen:.3f}:{r.vote.text}")
+        face = r.face
+        pid = uuid.uuid5(
+            PREVIEW_NS,
+            f"{r.lane_id}:{r.camera_id}:{r.first_seen:.3f}:{r.vote.text}:{face is not None}",
+        )
         data_key = DataKey.generate()
         payload = {
             "v": 1,
@@ -117,9 +147,8 @@ class PreviewSealer:
             "char_conf": list(r.vote.char_confidences),
             "n_reads": r.vote.n_reads,
             "role": r.role,
-            "crop_jpeg": base64.b64encode(_small_jpeg(r.crop)).decode("ascii")
-            if r.crop.size
-            else None,
+            "crop_jpeg": _b64_jpeg(r.crop),
+            "face_jpeg": None if face is None else _b64_jpeg(face.crop),
         }
         return PreviewRecord(
             id=pid,
@@ -133,4 +162,8 @@ class PreviewSealer:
             ),
             plate_index=self.keys.search.plate_index(r.vote.text),
             plate_fold_index=self.keys.search.plate_index(fold(r.vote.text)),
+            face_embedding=None
+            if face is None
+            else self.keys.search.protect_embedding(face.face.encoding),
+            face_quality=None if face is None else face.face.quality,
         )

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from psycopg_pool import ConnectionPool
 
 from storage.crypto import WrappedKey
@@ -27,6 +29,8 @@ class PreviewRecord:
     sealed: bytes = field(repr=False)
     plate_index: bytes | None = field(default=None, repr=False)
     plate_fold_index: bytes | None = field(default=None, repr=False)
+    face_embedding: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    face_quality: float | None = None
 
 
 def preview_slot(preview_id: uuid.UUID) -> str:
@@ -39,8 +43,8 @@ def save_preview(pool: ConnectionPool, rec: PreviewRecord, *, timeout_s: float =
     with pool.connection(timeout=timeout_s) as conn:
         cur = conn.execute(
             "INSERT INTO live_previews (id, lane_id, camera_id, first_seen, seen_at, key_id,"
-            " wrapped_key, sealed, plate_index, plate_fold_index)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            " wrapped_key, sealed, plate_index, plate_fold_index, face_embedding, face_quality)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 rec.id,
                 rec.lane_id,
@@ -52,6 +56,8 @@ def save_preview(pool: ConnectionPool, rec: PreviewRecord, *, timeout_s: float =
                 rec.sealed,
                 rec.plate_index,
                 rec.plate_fold_index,
+                rec.face_embedding,
+                rec.face_quality,
             ),
         )
         return cur.rowcount == 1
@@ -61,7 +67,8 @@ def get_preview(pool: ConnectionPool, preview_id: uuid.UUID) -> PreviewRecord | 
     with pool.connection() as conn:
         row = conn.execute(
             "SELECT id, lane_id, camera_id, first_seen, seen_at, key_id, wrapped_key, sealed,"
-            " plate_index, plate_fold_index FROM live_previews WHERE id = %s",
+            " plate_index, plate_fold_index, face_embedding, face_quality"
+            " FROM live_previews WHERE id = %s",
             (preview_id,),
         ).fetchone()
     if row is None:
@@ -76,6 +83,10 @@ def get_preview(pool: ConnectionPool, preview_id: uuid.UUID) -> PreviewRecord | 
         sealed=bytes(row[7]),
         plate_index=None if row[8] is None else bytes(row[8]),
         plate_fold_index=None if row[9] is None else bytes(row[9]),
+        face_embedding=None
+        if row[10] is None
+        else np.asarray(row[10].to_numpy(), dtype=np.float32),
+        face_quality=None if row[11] is None else float(row[11]),
     )
 
 

@@ -208,9 +208,24 @@ def crossing(
     )
 
 
-def live_read(lane_id: str, plate: str, *, at: float | None = None, n_reads: int = 2) -> LiveRead:
+def live_read(
+    lane_id: str,
+    plate: str,
+    *,
+    at: float | None = None,
+    n_reads: int = 2,
+    face_seed: int | None = None,
+) -> LiveRead:
     """A plate track's vote as the node announces it while the vehicle is in the lane."""
     t = time.time() if at is None else at
+    face = None
+    if face_seed is not None:
+        face = FaceSighting(
+            camera_id=f"{lane_id}-driver",
+            timestamp=t + 0.1,
+            face=FaceObservation(Box(10, 10, 130, 150), embedding_for(face_seed), 0.85),
+            crop=face_image(face_seed),
+        )
     return LiveRead(
         lane_id=lane_id,
         camera_id=f"{lane_id}-front",
@@ -220,6 +235,7 @@ def live_read(lane_id: str, plate: str, *, at: float | None = None, n_reads: int
         seen_at=t + 0.2 * (n_reads - 1),
         vote=Vote(plate, 0.9, (0.9,) * len(plate), n_reads),
         crop=plate_image(plate),
+        face=face,
     )
 
 

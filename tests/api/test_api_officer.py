@@ -24,6 +24,7 @@ from lanecap.api.testing import (
     CodeFaceEncoder,
     ServerThread,
     crossing,
+    embedding_for,
     face_image,
     live_read,
     login,
@@ -744,3 +745,38 @@ def test_supervisor_exports_a_crossing_for_a_case_file(api, officer, supervisor,
             (f"crossing:{c.id}",),
         ).fetchone()
     assert row is not None and row[0] == "case 2026-117"
+
+
+def test_booth_preview_shows_the_driver_and_a_face_watch_list_match(api, officer, archive) -> None:  # type: ignore[no-untyped-def]
+    svc, _, url = api
+    assert archive.keys is not None
+    watchlist.add_face(
+        svc.pool,
+        label="wanted driver",
+        embedding=archive.keys.search.protect_embedding(embedding_for(777)),
+        reason="case 31",
+        created_by="t",
+    )
+    sealer = PreviewSealer(archive.keys)
+    stream = _Stream(url, officer.cookies, LANE)
+    try:
+        assert stream.open.wait(5)
+        time.sleep(0.2)
+        wanted = sealer.seal(live_read(LANE, "FCE1001", face_seed=777))
+        other = sealer.seal(live_read(LANE, "FCE1002", face_seed=778))
+        assert save_preview(archive.pool, wanted) and save_preview(archive.pool, other)
+        _, hit = stream.wait_for(str(wanted.id), preview=True)
+        _, miss = stream.wait_for(str(other.id), preview=True)
+    finally:
+        stream.close()
+    assert hit["face_crop"].startswith("data:image/jpeg;base64,")
+    assert hit["alert"] is True
+    assert [(m["kind"], m["decision"], m["watch_label"]) for m in hit["matches"]] == [
+        ("face", "match", "wanted driver")
+    ]
+    assert miss["alert"] is False
+    assert [(m["kind"], m["decision"]) for m in miss["matches"]] == [("face", "no_match")]
+    # the searchable embedding is the key-rotated one, never the encoder's output
+    raw = get_preview(svc.pool, wanted.id)
+    assert raw is not None and raw.face_embedding is not None
+    assert not np.allclose(raw.face_embedding, embedding_for(777), atol=1e-3)

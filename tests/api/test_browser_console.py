@@ -209,11 +209,12 @@ def test_booth_shows_the_vehicle_in_the_lane_then_its_crossing(server, browser, 
     page.wait_for_selector("#live-state.on", timeout=10_000)
     assert archive.keys is not None
     now = time.time()
-    rec = PreviewSealer(archive.keys).seal(live_read(LANE, "WEB4242", at=now))
+    rec = PreviewSealer(archive.keys).seal(live_read(LANE, "WEB4242", at=now, face_seed=14))
     assert save_preview(archive.pool, rec)
     page.wait_for_selector(f'.current-card.provisional[data-preview="{rec.id}"]', timeout=5_000)
     assert "WEB4242" in page.inner_text("#current")
     assert "in lane" in page.inner_text("#current")
+    assert page.query_selector("#current img.face-crop") is not None  # the driver, already
     _wait_images(page, "#current img")
     page.screenshot(path=str(SHOTS / "02b-booth-vehicle-in-lane.png"), full_page=True)
     # the vehicle leaves; its stored crossing takes the preview's place

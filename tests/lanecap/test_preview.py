@@ -87,3 +87,34 @@ def test_a_second_vehicle_gets_its_own_preview() -> None:
     assert [r.vote.text for r in said] == ["AAA111", "BBB222"]
     assert said[0].track_id != said[1].track_id
     assert said[0].crop.size > 0
+
+
+def test_the_driver_face_joins_the_preview_once_it_is_seen() -> None:
+    from lanecap.api.testing import CodeFaceEncoder, face_image
+
+    lane = LaneConfig.model_validate(
+        {
+            "id": "pv-lane",
+            "vehicle_gap_s": 1.0,
+            "cameras": [
+                {"id": "pv-front", "role": "front_plate", "source": "x.mp4"},
+                {"id": "pv-driver", "role": "driver", "source": "y.mp4"},
+            ],
+        }
+    )
+    pipe = LanePipeline(
+        lane, detector=BlobDetector(), reader=ScriptedReader(["AB123"] * 8),
+        faces=CodeFaceEncoder(),
+    )  # fmt: skip
+    live = LiveAnnouncer(pipe)
+    said = []
+    for i in range(8):
+        t = 3000.0 + 0.2 * i
+        pipe.process(_frame(t, car=True))
+        face = face_image(5) if i >= 3 else np.zeros((120, 120, 3), np.uint8)
+        pipe.process(Frame(camera_id="pv-driver", index=i, timestamp=t, image=face))
+        said += live.poll()
+    # first the plate alone, then once more when the driver's face is in view; no more
+    assert [(r.vote.text, r.face is not None) for r in said] == [("AB123", False), ("AB123", True)]
+    face_read = said[1].face
+    assert face_read is not None and face_read.camera_id == "pv-driver"

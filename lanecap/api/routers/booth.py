@@ -32,6 +32,7 @@ from lanecap.api.schemas.crossings import (
 )
 from lanecap.api.services import ApiServices
 from lanecap.api.views import crossings_out
+from lanecap.matcher import Matcher
 from lanecap.security.roles import Principal
 from storage import search as repo
 from storage import watchlist
@@ -84,16 +85,21 @@ def open_preview(
         fold_index=p.plate_fold_index,
         at=datetime.now(UTC),
     )
-    labels = watchlist.labels(svc.pool, [w for w, _ in hits])
+    rows = [watchlist.MatchRow(w, "plate", "match", kind) for w, kind in hits]
+    face = Matcher(svc.pool).face_row(p.face_embedding, p.face_quality, datetime.now(UTC))
+    if face is not None:
+        rows.append(face)
+    labels = watchlist.labels(svc.pool, [r.watch_id for r in rows if r.watch_id is not None])
     matches = [
-        MatchOut(kind="plate", decision="match", detail=kind, score=None, watch_label=labels.get(w))
-        for w, kind in hits
+        MatchOut(
+            kind=r.kind,
+            decision=r.decision,
+            detail=r.detail,
+            score=r.score,
+            watch_label=None if r.watch_id is None else labels.get(r.watch_id),
+        )
+        for r in rows
     ]
-    crop = (
-        "data:image/jpeg;base64," + base64.b64encode(p.crop_jpeg).decode("ascii")
-        if p.crop_jpeg
-        else None
-    )
     return PreviewOut(
         id=p.id,
         lane_id=p.lane_id,
@@ -103,10 +109,16 @@ def open_preview(
         plate_text=p.plate_text,
         plate_conf=p.plate_conf,
         n_reads=p.n_reads,
-        alert=bool(matches),
-        plate_crop=crop,
+        alert=any(m.decision == "match" for m in matches),
+        plate_crop=_data_url(p.crop_jpeg),
+        face_crop=_data_url(p.face_jpeg),
+        face_quality=p.face_quality,
         matches=matches,
     )
+
+
+def _data_url(jpeg: bytes | None) -> str | None:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") if jpeg else None
 
 
 @router.get(

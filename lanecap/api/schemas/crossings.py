@@ -40,6 +40,10 @@ class PreviewOut(BaseModel):
     n_reads: int
     alert: bool
     plate_crop: str | None = Field(default=None, description="The crop as a data: URL.")
+    face_crop: str | None = Field(
+        default=None, description="The driver's face so far (data: URL); None until one is seen."
+    )
+    face_quality: float | None = None
     matches: list[MatchOut] = []
 
 

@@ -166,11 +166,11 @@
     const cur = $("#current");
     cur.classList.toggle("is-alert", !!p.alert);
     let tags = '<span class="tag live-tag">in lane · provisional</span>';
-    (p.matches || []).forEach((m) => { tags += `<span class="tag alert">plate ${esc(m.detail)} match${m.watch_label ? ": " + esc(m.watch_label) : ""}</span>`; });
+    (p.matches || []).forEach((m) => { if (m.decision === "match") tags += `<span class="tag alert">${esc(m.kind)} match${m.watch_label ? ": " + esc(m.watch_label) : ""}</span>`; });
     if (p.alert) tags = '<span class="tag alert">ALERT</span>' + tags;
     cur.innerHTML = `<div class="current-card provisional" data-preview="${esc(p.id)}" data-first-seen="${esc(p.first_seen)}">
       <div class="crops">${p.plate_crop ? `<img class="plate-crop" src="${esc(p.plate_crop)}" alt="plate crop">` : '<div class="nocrop">no plate crop</div>'}
-      <div class="nocrop face">face with the crossing</div></div>
+      ${p.face_crop ? `<img class="face-crop" src="${esc(p.face_crop)}" alt="driver face">` : '<div class="nocrop face">no face yet</div>'}</div>
       <div class="facts"><div class="bigplate"><span class="plate">${esc(p.plate_text)}</span> ${conf(p.plate_conf)}</div><div>${tags}</div>
       <div class="muted">${hhmmss(p.first_seen)} · ${p.n_reads} reads so far</div></div></div>`;
   }

@@ -78,4 +78,5 @@ def lane_pipeline(settings: Settings, lane: LaneConfig) -> LanePipeline:
         faces=face_encoder(settings) if needs_faces else None,
         min_score=settings.recognition.plate_min_score,
         keep_passengers=settings.security.keep_passenger_faces,
+        settle_reads=settings.recognition.settle_reads,
     )

@@ -185,6 +185,15 @@ class RecognitionConfig(_Model):
             " reader's CPU); single: one framing, for nodes at their CPU limit."
         ),
     )
+    settle_reads: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description=(
+            "Stop reading a vehicle's plate once this many reads in a row agree, each with"
+            " confidence >= 0.8 (its later frames are still tracked); 0 reads every frame."
+        ),
+    )
     face_model: Literal["hog", "cnn"] = Field(default="hog", description="Face detector.")
     threads: int = Field(default=2, ge=1, le=64, description="Inference threads.")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from capture.fusion import CrossingGrouper, VehicleGroup
 from capture.motion import MotionDetector, vehicle_tracker
@@ -34,6 +34,7 @@ from recognition.types import (
 log = logging.getLogger(__name__)
 
 CROSSING_NS = uuid.UUID("6f1c1f9e-6a8f-4c51-9f3e-2f3a1f0c7b11")
+SETTLED_CONFIDENCE = 0.8
 PLATE_ROLES: frozenset[CameraRole] = frozenset({"front_plate", "rear_plate", "overview"})
 
 
@@ -125,9 +126,11 @@ class LanePipeline:
         faces: FaceEncoder | None,
         min_score: float = 0.35,
         keep_passengers: bool = False,
+        settle_reads: int = 3,
     ) -> None:
         self.lane = lane
         self.keep_passengers = keep_passengers
+        self.settle_reads = settle_reads
         self.detector = detector
         self.reader = reader
         self.faces = faces
@@ -173,13 +176,12 @@ class LanePipeline:
                 if det.score < self.min_score:
                     continue
                 crop = det.box.crop(image, pad=0.05)  # +2.7 points exact on real plates
-                read = self.reader.read(crop) if crop.size else None
                 full = _offset(det, dx, dy)
                 b = full.box
                 items.append(
                     (
                         (b.x1, b.y1, b.x2, b.y2),
-                        PlateSighting(cam.id, cam.role, frame.timestamp, full, read, crop.copy()),
+                        PlateSighting(cam.id, cam.role, frame.timestamp, full, None, crop.copy()),
                     )
                 )
         elif cam.role == "driver" and self.faces is not None:
@@ -215,7 +217,9 @@ class LanePipeline:
         self.frames_per_camera[cam.id] += 1
         if items:
             self.frames_with_detection[cam.id] += 1
-        self._trackers[cam.id].update(frame.timestamp, items)
+        ids = self._trackers[cam.id].update(frame.timestamp, items)
+        if cam.role in PLATE_ROLES and items:
+            self._read_plates(cam.id, ids)
         if motion is not None:
             seen: list[tuple[tuple[float, float, float, float], Sighting]] = []
             for vx1, vy1, vx2, vy2 in motion.detect(image, frame.timestamp):
@@ -223,6 +227,35 @@ class LanePipeline:
                 sighting = VehicleSighting(cam.id, cam.role, frame.timestamp, box)
                 seen.append(((box.x1, box.y1, box.x2, box.y2), sighting))
             self._vehicle_trackers[cam.id].update(frame.timestamp, seen)
+
+    def _read_plates(self, camera_id: str, track_ids: list[int]) -> None:
+        """Read this frame's plate crops, except on tracks whose reading has settled."""
+        assert self.reader is not None
+        tracks = {t.id: t for t in self._trackers[camera_id].active}
+        for tid in track_ids:
+            track = tracks[tid]
+            obs = track.observations[-1]
+            sighting = obs.payload
+            if not isinstance(sighting, PlateSighting) or self._settled(track):
+                continue
+            read = self.reader.read(sighting.crop) if sighting.crop.size else None
+            track.observations[-1] = obs._replace(payload=replace(sighting, read=read))
+
+    def _settled(self, track: Track[Sighting]) -> bool:
+        """The last `settle_reads` reads of the track agree, each with confidence >= 0.8:
+        further frames of this vehicle are tracked but not read (saves most reading time)."""
+        if self.settle_reads <= 0:
+            return False
+        reads = [
+            o.payload.read
+            for o in track.observations[:-1]
+            if isinstance(o.payload, PlateSighting) and o.payload.read is not None
+        ][-self.settle_reads :]
+        return (
+            len(reads) == self.settle_reads
+            and len({r.text for r in reads}) == 1
+            and min(r.confidence for r in reads) >= SETTLED_CONFIDENCE
+        )
 
     def detection_rate(self, camera_id: str) -> float | None:
         """Share of analysed frames with a plate or driver face: a calibration signal."""

@@ -118,3 +118,34 @@ def test_the_driver_face_joins_the_preview_once_it_is_seen() -> None:
     assert [(r.vote.text, r.face is not None) for r in said] == [("AB123", False), ("AB123", True)]
     face_read = said[1].face
     assert face_read is not None and face_read.camera_id == "pv-driver"
+
+
+class CountingReader(ScriptedReader):
+    def __init__(self, texts: list[str | None], confidence: float = 0.9) -> None:
+        super().__init__(texts)
+        self.calls = 0
+        self.confidence = confidence
+
+    def read(self, crop: Image) -> PlateRead | None:
+        self.calls += 1
+        text = self.texts.pop(0)
+        return None if text is None else PlateRead(text, self.confidence, (0.9,) * len(text))
+
+
+def _count_reads(reader: CountingReader, settle: int, frames: int = 10) -> tuple[int, list[str]]:
+    pipe = LanePipeline(
+        LANE, detector=BlobDetector(), reader=reader, faces=None, settle_reads=settle
+    )
+    for i in range(frames):
+        pipe.process(_frame(5000.0 + 0.2 * i, car=True))
+    return reader.calls, [c.plate.text for c in pipe.finish() if c.plate is not None]
+
+
+def test_a_settled_plate_is_not_read_again() -> None:
+    # three confident reads that agree settle the vehicle: its other frames are not read
+    assert _count_reads(CountingReader(["AB123"] * 10), settle=3) == (3, ["AB123"])
+    assert _count_reads(CountingReader(["AB123"] * 10), settle=0) == (10, ["AB123"])
+    # reads that disagree, or are unsure, keep the reader going
+    mixed = ["AB123", "AB128", "AB123", "AB128"] + ["AB123"] * 6
+    assert _count_reads(CountingReader(mixed), settle=3)[0] == 7
+    assert _count_reads(CountingReader(["AB123"] * 10, confidence=0.6), settle=3)[0] == 10

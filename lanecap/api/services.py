@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -20,6 +21,7 @@ from lanecap.api.evidence import KeyringReviewSealer, Opener, ReviewSealer
 from lanecap.api.live import CrossingFeed
 from lanecap.config import Settings
 from lanecap.evidence import evidence_reader
+from lanecap.matcher import Matcher
 from lanecap.security.ratelimit import SearchLimiter
 from lanecap.security.trail import AuditTrail
 from lanecap.services.runtime import Endpoints
@@ -48,6 +50,11 @@ class ApiServices:
     secure_cookies: bool = False
     sealed_prefixes: bool = True
     owned: list[Any] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        """Watch-list decisions for live previews, at the shipped operating point."""
+        return Matcher(self.pool)
 
     @property
     def plate_store(self) -> PlateStore:

@@ -185,14 +185,7 @@ def crossing(
         )
         for i, txt in enumerate(texts)
     )
-    driver = None
-    if face_seed is not None:
-        driver = FaceSighting(
-            camera_id=f"{lane_id}-driver",
-            timestamp=t + 0.3,
-            face=FaceObservation(Box(10, 10, 130, 150), embedding_for(face_seed), 0.85),
-            crop=face_image(face_seed),
-        )
+    driver = None if face_seed is None else driver_sighting(lane_id, face_seed, at=t + 0.3)
     return Crossing(
         id=uuid.uuid4(),
         lane_id=lane_id,
@@ -208,6 +201,16 @@ def crossing(
     )
 
 
+def driver_sighting(lane_id: str, seed: int, *, at: float) -> FaceSighting:
+    """A usable driver face (the fake encoder's face for `seed`) on the lane's driver camera."""
+    return FaceSighting(
+        camera_id=f"{lane_id}-driver",
+        timestamp=at,
+        face=FaceObservation(Box(10, 10, 130, 150), embedding_for(seed), 0.85),
+        crop=face_image(seed),
+    )
+
+
 def live_read(
     lane_id: str,
     plate: str,
@@ -218,14 +221,7 @@ def live_read(
 ) -> LiveRead:
     """A plate track's vote as the node announces it while the vehicle is in the lane."""
     t = time.time() if at is None else at
-    face = None
-    if face_seed is not None:
-        face = FaceSighting(
-            camera_id=f"{lane_id}-driver",
-            timestamp=t + 0.1,
-            face=FaceObservation(Box(10, 10, 130, 150), embedding_for(face_seed), 0.85),
-            crop=face_image(face_seed),
-        )
+    face = None if face_seed is None else driver_sighting(lane_id, face_seed, at=t + 0.1)
     return LiveRead(
         lane_id=lane_id,
         camera_id=f"{lane_id}-front",

@@ -32,7 +32,6 @@ from lanecap.api.schemas.crossings import (
 )
 from lanecap.api.services import ApiServices
 from lanecap.api.views import crossings_out
-from lanecap.matcher import Matcher
 from lanecap.security.roles import Principal
 from storage import search as repo
 from storage import watchlist
@@ -86,7 +85,7 @@ def open_preview(
         at=datetime.now(UTC),
     )
     rows = [watchlist.MatchRow(w, "plate", "match", kind) for w, kind in hits]
-    face = Matcher(svc.pool).face_row(p.face_embedding, p.face_quality, datetime.now(UTC))
+    face = svc.matcher.face_row(p.face_embedding, p.face_quality, datetime.now(UTC))
     if face is not None:
         rows.append(face)
     labels = watchlist.labels(svc.pool, [r.watch_id for r in rows if r.watch_id is not None])

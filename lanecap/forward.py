@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 import psycopg_pool
@@ -15,7 +14,7 @@ from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import Crossing
 from lanecap.spool import Spool
 from storage.errors import StoreUnavailable
-from storage.previews import PreviewRecord, purge_previews, save_preview
+from storage.previews import PreviewRecord, save_preview
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +40,8 @@ class StoreAndForward:
         connect: Callable[[], Archive],
         retry_s: float = 2.0,
         metrics: NodeMetrics | None = None,
-        preview_ttl_s: float = 600.0,
     ) -> None:
         self.metrics = metrics
-        self.preview_ttl_s = preview_ttl_s
-        self._next_preview_purge = 0.0
         self.sealer = sealer
         self.spool = spool
         self.connect = connect
@@ -118,12 +114,6 @@ class StoreAndForward:
             return False
         try:
             save_preview(archive.pool, rec)
-            if time.monotonic() >= self._next_preview_purge:  # previews are short-lived
-                self._next_preview_purge = time.monotonic() + 60.0
-                purge_previews(
-                    archive.pool,
-                    older_than=datetime.now(UTC) - timedelta(seconds=self.preview_ttl_s),
-                )
         except UNAVAILABLE as err:
             self.previews_dropped += 1
             self._down(err)

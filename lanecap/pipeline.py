@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from capture.fusion import CrossingGrouper, VehicleGroup
@@ -359,20 +360,11 @@ class LanePipeline:
             vehicles=tuple(vehicles),
         )
 
-    def active_plate_tracks(self) -> list[tuple[str, Track[Sighting]]]:
-        """(camera id, track) of the plate cameras' vehicles still in view (for live previews)."""
+    def active_tracks(self, roles: Collection[CameraRole]) -> list[tuple[str, Track[Sighting]]]:
+        """(camera id, track) of what cameras of these roles still see (for live previews)."""
         return [
             (cam_id, track)
             for cam_id, tracker in self._trackers.items()
-            if self.cameras[cam_id].role in PLATE_ROLES
-            for track in tracker.active
-        ]
-
-    def active_face_tracks(self) -> list[tuple[str, Track[Sighting]]]:
-        """(camera id, track) of the driver cameras' faces still in view (for live previews)."""
-        return [
-            (cam_id, track)
-            for cam_id, tracker in self._trackers.items()
-            if self.cameras[cam_id].role == "driver"
+            if self.cameras[cam_id].role in roles
             for track in tracker.active
         ]

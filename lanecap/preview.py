@@ -26,7 +26,7 @@ import numpy as np
 from capture.tracker import Track
 from capture.types import CameraRole
 from lanecap.keys import LaneKeys
-from lanecap.pipeline import FaceSighting, LanePipeline, PlateSighting, Sighting
+from lanecap.pipeline import PLATE_ROLES, FaceSighting, LanePipeline, PlateSighting, Sighting
 from recognition.plates.hotlist import fold
 from recognition.plates.vote import Vote, vote
 from recognition.types import Image
@@ -79,8 +79,8 @@ class LiveAnnouncer:
     def poll(self) -> list[LiveRead]:
         out: list[LiveRead] = []
         live: dict[tuple[str, int], tuple[str, bool]] = {}
-        face_tracks = [t for _, t in self.pipeline.active_face_tracks()]
-        for cam_id, track in self.pipeline.active_plate_tracks():
+        face_tracks = [t for _, t in self.pipeline.active_tracks({"driver"})]
+        for cam_id, track in self.pipeline.active_tracks(PLATE_ROLES):
             key = (cam_id, track.id)
             plates = [o.payload for o in track.observations if isinstance(o.payload, PlateSighting)]
             reads = [p.read for p in plates if p.read is not None]

@@ -94,9 +94,10 @@ def apply_retention(
                 lifecycle[dc] = days
     previews_deleted = 0
     if not dry_run:
-        previews_deleted = purge_previews(
-            pool, older_than=now - timedelta(minutes=cfg.preview_minutes)
-        )
+        with pool.connection() as conn:
+            previews_deleted = purge_previews(
+                conn, older_than=now - timedelta(minutes=cfg.preview_minutes)
+            )
         purge_sessions(pool, before=now - timedelta(days=1))
     audit_deleted = 0
     if admin_url is not None and not dry_run:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from storage.crypto import WrappedKey
@@ -90,8 +92,7 @@ def get_preview(pool: ConnectionPool, preview_id: uuid.UUID) -> PreviewRecord | 
     )
 
 
-def purge_previews(pool: ConnectionPool, *, older_than: datetime) -> int:
+def purge_previews(conn: psycopg.Connection[Any], *, older_than: datetime) -> int:
     """Delete previews written before `older_than`; returns how many."""
-    with pool.connection() as conn:
-        cur = conn.execute("DELETE FROM live_previews WHERE created_at < %s", (older_than,))
-        return cur.rowcount
+    cur = conn.execute("DELETE FROM live_previews WHERE created_at < %s", (older_than,))
+    return cur.rowcount

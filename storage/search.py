@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -150,6 +150,7 @@ class Hit:
     alert: bool
     sealed: bool
     score: float | None = None
+    ended_at: datetime | None = None  # filled by `hit` only
 
 
 @dataclass(frozen=True)
@@ -504,9 +505,11 @@ def next_review_number(conn: psycopg.Connection[Any], crossing_id: uuid.UUID) ->
 
 def hit(pool: ConnectionPool, crossing_id: uuid.UUID) -> Hit | None:
     with pool.connection() as conn:
-        row = conn.execute(f"SELECT {_COLS} FROM crossings c WHERE c.id = %s", (crossing_id,))
+        row = conn.execute(
+            f"SELECT {_COLS}, c.ended_at FROM crossings c WHERE c.id = %s", (crossing_id,)
+        )
         r = row.fetchone()
-    return None if r is None else _hit(r)
+    return None if r is None else replace(_hit(r), ended_at=r[9])
 
 
 def latest_corrections(
@@ -542,12 +545,3 @@ def matches_for(pool: ConnectionPool, ids: Sequence[uuid.UUID]) -> dict[uuid.UUI
     for r in rows:
         out.setdefault(r[0], []).append(MatchRow(*r[1:]))
     return out
-
-
-def ended_at(pool: ConnectionPool, crossing_id: uuid.UUID) -> datetime | None:
-    """When the crossing's vehicle was last seen."""
-    with pool.connection() as conn:
-        row = conn.execute(
-            "SELECT ended_at FROM crossings WHERE id = %s", (crossing_id,)
-        ).fetchone()
-    return None if row is None else row[0]

@@ -19,9 +19,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
+
+from storage.previews import purge_previews
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +110,11 @@ class CrossingFeed:
         if now < self._next_purge:
             return
         self._next_purge = now + 60.0
-        cur = conn.execute(
-            "DELETE FROM live_previews WHERE created_at < now() - make_interval(secs => %s)",
-            (self._preview_ttl_s,),
+        n = purge_previews(
+            conn, older_than=datetime.now(UTC) - timedelta(seconds=self._preview_ttl_s)
         )
-        if cur.rowcount:
-            log.info("purged %d expired live preview(s)", cur.rowcount)
+        if n:
+            log.info("purged %d expired live preview(s)", n)
 
     def _handle(self, payload: str) -> None:
         try:

@@ -94,7 +94,6 @@ def _run(
             ),
             connect=connect,
             metrics=metrics,
-            preview_ttl_s=settings.retention.preview_minutes * 60.0,
         )
         try:
             node.drain()  # what an earlier run left behind

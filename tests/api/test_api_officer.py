@@ -703,7 +703,8 @@ def test_booth_shows_a_vehicle_still_in_the_lane(api, officer, contractor, archi
     r = contractor.get(f"/api/lanes/{LANE}/live")
     assert r.status_code == 403
     # short-lived: the retention purge removes it, and a purged preview is not shown
-    assert purge_previews(svc.pool, older_than=datetime.now(UTC) + timedelta(minutes=1)) >= 3
+    with svc.pool.connection() as conn:
+        assert purge_previews(conn, older_than=datetime.now(UTC) + timedelta(minutes=1)) >= 3
     assert get_preview(svc.pool, plain.id) is None
 
 

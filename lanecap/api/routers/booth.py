@@ -67,7 +67,7 @@ def _open_one(svc: ApiServices, who: Principal, crossing_id: uuid.UUID) -> Cross
     if h is None:
         return None
     out = crossings_out(svc, who, [h], reason=booth_reason(h.lane_id))[0]
-    out.ended_at = repo.ended_at(svc.pool, crossing_id)
+    out.ended_at = h.ended_at
     return out
 
 

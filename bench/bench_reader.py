@@ -2,7 +2,9 @@
 
 Readers on the ground-truth crops of each manifest (reader-only accuracy):
 
-* `ours`: `EasyOcrReader()` (the shipped fine-tuned network, grammars, two-row reading);
+* `ours`: `EasyOcrReader()` (the shipped fine-tuned network, grammars, two-row reading),
+  with its default adaptive framings; `ours-consensus` (always four framings) and
+  `ours-single` (one framing) are the same network read the two other ways;
 * `easyocr-recognize`: plain EasyOCR english_g2 `recognize()` on the same crop,
   output cleaned to A-Z0-9 (what one gets without our work);
 * `easyocr-readtext` (manifests with boxes only): plain `readtext()` on the whole
@@ -135,7 +137,12 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     ours = EasyOcrReader(threads=args.threads)
     plain = _plain_easyocr(args.threads, detector=args.frames > 0)
-    readers: dict[str, Any] = {"ours": ours, "easyocr-recognize": PlainRecognize(plain)}
+    readers: dict[str, Any] = {
+        "ours": ours,
+        "ours-consensus": EasyOcrReader(threads=args.threads, framings="consensus"),
+        "ours-single": EasyOcrReader(threads=args.threads, framings="single"),
+        "easyocr-recognize": PlainRecognize(plain),
+    }
     report: dict[str, Any] = {"network": ours.network, "threads": args.threads, "results": {}}
     for manifest in args.manifests:
         if not manifest.is_file():

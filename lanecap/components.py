@@ -58,7 +58,7 @@ def plate_reader(settings: Settings, lane: LaneConfig | None = None) -> PlateRea
         threads=1,
         min_confidence=rec.read_min_confidence,
         regions=regions,
-        tta=rec.read_framings == "consensus",
+        framings=rec.read_framings,
     )
 
 

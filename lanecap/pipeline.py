@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 CROSSING_NS = uuid.UUID("6f1c1f9e-6a8f-4c51-9f3e-2f3a1f0c7b11")
 SETTLED_CONFIDENCE = 0.8
+READS_BEFORE_GROWTH = 6
+"""After this many reads of a plate that has not settled, a frame is read only when the
+plate is at least GROWTH times taller than at every read so far (a vehicle waiting at
+the booth with an ambiguous plate is not read at every frame)."""
+GROWTH = 1.25
 PLATE_ROLES: frozenset[CameraRole] = frozenset({"front_plate", "rear_plate", "overview"})
 
 
@@ -49,6 +54,7 @@ class PlateSighting:
     detection: PlateDetection
     read: PlateRead | None
     crop: Image = field(repr=False)
+    read_tried: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,8 @@ class LanePipeline:
             self._vehicle_trackers[cam.id].update(frame.timestamp, seen)
 
     def _read_plates(self, camera_id: str, track_ids: list[int]) -> None:
-        """Read this frame's plate crops, except on tracks whose reading has settled."""
+        """Read this frame's plate crops, except on tracks whose reading has settled
+        and, after READS_BEFORE_GROWTH reads, where the plate has not grown."""
         assert self.reader is not None
         tracks = {t.id: t for t in self._trackers[camera_id].active}
         for tid in track_ids:
@@ -239,8 +246,21 @@ class LanePipeline:
             sighting = obs.payload
             if not isinstance(sighting, PlateSighting) or self._settled(track):
                 continue
+            tried = [
+                o.payload.crop.shape[0]
+                for o in track.observations[:-1]
+                if isinstance(o.payload, PlateSighting) and o.payload.read_tried
+            ]
+            if (
+                self.settle_reads > 0
+                and len(tried) >= READS_BEFORE_GROWTH
+                and sighting.crop.shape[0] < GROWTH * max(tried)
+            ):
+                continue
             read = self.reader.read(sighting.crop) if sighting.crop.size else None
-            track.observations[-1] = obs._replace(payload=replace(sighting, read=read))
+            track.observations[-1] = obs._replace(
+                payload=replace(sighting, read=read, read_tried=True)
+            )
 
     def _settled(self, track: Track[Sighting]) -> bool:
         """The last `settle_reads` reads of the track agree, each with confidence >= 0.8:

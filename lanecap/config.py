@@ -174,6 +174,16 @@ class RecognitionConfig(_Model):
     plate_min_score: float = Field(
         default=0.35, ge=0, le=1, description="Detector confidence floor."
     )
+    plate_confirm_score: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description=(
+            "Detections scoring between this and plate_min_score are read at once and kept"
+            " only when every character is sure and the text fits a format (5-8 letters and"
+            " digits); the same as plate_min_score turns this off."
+        ),
+    )
     read_min_confidence: float = Field(
         default=0.2, ge=0, le=1, description="Reader confidence floor."
     )

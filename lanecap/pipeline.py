@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 
 from capture.fusion import CrossingGrouper, VehicleGroup
 from capture.motion import MotionDetector, vehicle_tracker
-from capture.tracker import IouTracker, Track
+from capture.rejects import RejectedBoxes
+from capture.tracker import BoxTuple, IouTracker, Track
 from capture.types import CameraRole, Frame
 from lanecap.config import LaneConfig
 from lanecap.errors import PipelineError
 from recognition.faces.driver import DriveSide, SeatLayout, blur_passengers, select_driver
+from recognition.plates.confirm import CONFIRM_FLOOR, confirms
 from recognition.plates.vote import Vote, vote
 from recognition.types import (
     Box,
@@ -134,8 +136,11 @@ class LanePipeline:
         min_score: float = 0.35,
         keep_passengers: bool = False,
         settle_reads: int = 3,
+        confirm_floor: float = CONFIRM_FLOOR,
     ) -> None:
         self.lane = lane
+        self.confirm_floor = min(confirm_floor, min_score)
+        self._rejected = {c.id: RejectedBoxes() for c in lane.cameras}
         self.keep_passengers = keep_passengers
         self.settle_reads = settle_reads
         self.detector = detector
@@ -180,17 +185,16 @@ class LanePipeline:
                     "a plate camera needs a detector and a reader", lane=self.lane.id
                 )
             for det in self.detector.detect(image):
-                if det.score < self.min_score:
+                if det.score < self.confirm_floor:
                     continue
                 crop = det.box.crop(image, pad=0.05)  # +2.7 points exact on real plates
                 full = _offset(det, dx, dy)
                 b = full.box
-                items.append(
-                    (
-                        (b.x1, b.y1, b.x2, b.y2),
-                        PlateSighting(cam.id, cam.role, frame.timestamp, full, None, crop.copy()),
-                    )
-                )
+                where = (b.x1, b.y1, b.x2, b.y2)
+                seen = PlateSighting(cam.id, cam.role, frame.timestamp, full, None, crop.copy())
+                kept = self._confirmed(seen, where) if det.score < self.min_score else seen
+                if kept is not None:  # an unsure candidate is kept only if read surely
+                    items.append((where, kept))
         elif cam.role == "driver" and self.faces is not None:
             found = self.faces.faces(image)
             h, w = image.shape[:2]
@@ -228,12 +232,24 @@ class LanePipeline:
         if cam.role in PLATE_ROLES and items:
             self._read_plates(cam.id, ids)
         if motion is not None:
-            seen: list[tuple[tuple[float, float, float, float], Sighting]] = []
+            moving: list[tuple[BoxTuple, Sighting]] = []
             for vx1, vy1, vx2, vy2 in motion.detect(image, frame.timestamp):
                 box = Box(vx1 + dx, vy1 + dy, vx2 + dx, vy2 + dy)
-                sighting = VehicleSighting(cam.id, cam.role, frame.timestamp, box)
-                seen.append(((box.x1, box.y1, box.x2, box.y2), sighting))
-            self._vehicle_trackers[cam.id].update(frame.timestamp, seen)
+                vehicle = VehicleSighting(cam.id, cam.role, frame.timestamp, box)
+                moving.append(((box.x1, box.y1, box.x2, box.y2), vehicle))
+            self._vehicle_trackers[cam.id].update(frame.timestamp, moving)
+
+    def _confirmed(self, sighting: PlateSighting, box: BoxTuple) -> PlateSighting | None:
+        """Read a low-scoring candidate now; None unless the read confirms a plate."""
+        assert self.reader is not None
+        rejected = self._rejected[sighting.camera_id]
+        if rejected.covers(box, sighting.timestamp):
+            return None
+        read = self.reader.read(sighting.crop) if sighting.crop.size else None
+        if not confirms(read):
+            rejected.add(box, sighting.timestamp)
+            return None
+        return replace(sighting, read=read, read_tried=True)
 
     def _read_plates(self, camera_id: str, track_ids: list[int]) -> None:
         """Read this frame's plate crops, except on tracks whose reading has settled
@@ -244,7 +260,9 @@ class LanePipeline:
             track = tracks[tid]
             obs = track.observations[-1]
             sighting = obs.payload
-            if not isinstance(sighting, PlateSighting) or self._settled(track):
+            if not isinstance(sighting, PlateSighting) or sighting.read_tried:
+                continue
+            if self._settled(track):
                 continue
             tried = [
                 o.payload.crop.shape[0]

@@ -120,6 +120,7 @@ def _cell(v: float | None, digits: int) -> str:
 def report_lines(report: dict[str, Any]) -> list[str]:
     """The `eval plates` report as two text tables: per folder, then per plate group."""
     cols = [("det_precision", "prec", 3), ("det_recall", "recall", 3), ("map50", "mAP50", 3),
+            ("found_recall", "found", 3),
             ("read_exact", "read", 3), ("read_cer", "cer", 3), ("reader_exact", "reader", 3),
             ("reader_cer", "r.cer", 3), ("ms_p50", "det.ms", 1), ("reader_ms_p50", "read.ms", 1)]  # fmt: skip
     lines = [f"{'folder':<16}{'images':>7}" + "".join(f"{h:>8}" for _, h, _ in cols)]

@@ -6,12 +6,15 @@ Detection, overall and per top-level folder of the manifest's files (`per_group`
 * `det_precision`: matched detections / counted detections (see precision rules);
 * `map50`: area under the all-point interpolated precision/recall curve at IoU 0.5
   over all detections the detector returned;
-* `ms_p50`, `ms_p95`: detector time per image (decoding the file excluded).
+* `ms_p50`, `ms_p95`: detector time per image (decoding the file excluded);
+* `found_precision`, `found_recall`: the same for what the lane keeps, the detections
+  at the operating score plus those between `confirm_floor` and it whose read
+  `recognition.plates.confirm.confirms` (None without a reader).
 
 Reading, over labelled plates with a known text (None without a reader or texts):
 
-* `read_exact`: end to end (detector, then reader on the detection's crop); a plate
-  the detector missed counts as wrong; for images without boxes (plate crops) the
+* `read_exact`: end to end (detector, then reader on the detection's crop, over the
+  detections the lane keeps: see `found_recall`); a plate the detector missed counts as wrong; for images without boxes (plate crops) the
   whole image is read;
 * `read_cer`: end-to-end character error rate, Levenshtein edits / label characters
   (a missed plate or a missing read counts as every character wrong);
@@ -50,6 +53,7 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
+from recognition.plates.confirm import CONFIRM_FLOOR, confirms
 from recognition.plates.manifest import LabelledImage, load_manifest, split_of
 from recognition.plates.read_eval import edit_distance
 from recognition.types import Box, Image, PlateDetection, PlateDetector, PlateReader
@@ -93,6 +97,9 @@ class ImageResult:
     scored: list[tuple[float, bool]] = field(default_factory=list)
     matched_at_threshold: int = 0
     counted_at_threshold: int = 0
+    found_matched: int = 0
+    found_counted: int = 0
+    confirming: bool = False
     ms: float = 0.0
     detection_counted: bool = True
     plates: list[PlateOutcome] = field(default_factory=list)
@@ -186,11 +193,16 @@ def summarise(results: list[ImageResult]) -> dict[str, Any]:
     scored = [s for r in det for s in r.scored]
     ap = average_precision(scored, n_labels)
     ms = [r.ms for r in det]
+    read_any = any(r.confirming for r in det)
+    found = sum(r.found_matched for r in det)
+    found_counted = sum(r.found_counted for r in det)
     return {
         "n_images": len(results),
         "det_precision": round(matched / counted, 4) if counted else (None if not det else 1.0),
         "det_recall": round(matched / n_labels, 4) if n_labels else None,
         "map50": round(ap, 4) if ap is not None else None,
+        "found_precision": round(found / found_counted, 4) if read_any and found_counted else None,
+        "found_recall": round(found / n_labels, 4) if read_any and n_labels else None,
         "ms_p50": _pct(ms, 50),
         "ms_p95": _pct(ms, 95),
         **reading([p for r in results for p in r.plates]),
@@ -233,6 +245,7 @@ def evaluate_image(
     score_threshold: float,
     rule: PrecisionRule,
     reader_pad: float = CROP_PAD,
+    confirm_floor: float | None = CONFIRM_FLOOR,
 ) -> ImageResult:
     res = ImageResult(
         group=item.group, n_labels=len(item.boxes), detection_counted=item.boxes_known
@@ -252,25 +265,42 @@ def evaluate_image(
     detections = detector.detect(image)
     res.ms = (time.perf_counter() - t0) * 1000.0
     lenient = rule == "single-label-lenient" and len(item.boxes) == 1
-    matched_by_label: dict[int, PlateDetection] = {}
+    res.confirming = reader is not None and confirm_floor is not None
+    kept: dict[int, tuple[PlateDetection, str | None]] = {}  # label -> detection, its read
     for det, label in match_detections(detections, item.boxes):
         if label is None and lenient:
             continue
         res.scored.append((det.score, label is not None))
+        read: str | None = None
         if det.score >= score_threshold:
             res.counted_at_threshold += 1
-            if label is not None:
-                res.matched_at_threshold += 1
-                matched_by_label[label] = det
+            res.matched_at_threshold += label is not None
+        elif reader is None or confirm_floor is None or det.score < confirm_floor:
+            continue
+        else:  # an unsure candidate, kept as the lane keeps it: only if read surely
+            candidate = reader.read(det.box.crop(image, pad=CROP_PAD))
+            if candidate is None or not confirms(candidate):
+                continue
+            read = candidate.text
+        res.found_counted += 1
+        if label is not None:
+            res.found_matched += 1
+            kept[label] = (det, read)
     for i, (box, text) in enumerate(zip(item.boxes, item.texts, strict=True)):
-        found = matched_by_label.get(i)
-        plate = PlateOutcome(plate_groups(item, box.height, box.width), text, found is not None)
+        found = kept.get(i)
+        seen = found is not None and found[0].score >= score_threshold
+        plate = PlateOutcome(plate_groups(item, box.height, box.width), text, seen)
         if reader is not None and text:
-            read = ""
+            e2e = ""
             if found is not None:
-                read = _timed_read(reader, found.box.crop(image, pad=CROP_PAD))[0]
+                det, pre = found
+                e2e = (
+                    pre
+                    if pre is not None
+                    else _timed_read(reader, det.box.crop(image, pad=CROP_PAD))[0]
+                )
             got, none, ms = _timed_read(reader, box.crop(image, pad=reader_pad))
-            plate = PlateOutcome(plate.groups, text, plate.detected, read, got, none, ms)
+            plate = PlateOutcome(plate.groups, text, plate.detected, e2e, got, none, ms)
         res.plates.append(plate)
     return res
 
@@ -284,6 +314,7 @@ def evaluate_plates(
     rule: PrecisionRule = "strict",
     warmup: int = 2,
     reader_pad: float = CROP_PAD,
+    confirm_floor: float | None = CONFIRM_FLOOR,
 ) -> dict[str, Any]:
     """Run the detector and reader over a manifest; returns the JSON report dict.
 
@@ -316,6 +347,7 @@ def evaluate_plates(
                 score_threshold=score_threshold,
                 rule=rule,
                 reader_pad=reader_pad,
+                confirm_floor=confirm_floor,
             )
         )
     report = summarise(results)

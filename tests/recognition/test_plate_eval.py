@@ -101,7 +101,7 @@ def test_metrics_strict_and_lenient(tmp_path: Path) -> None:
     assert set(strict) == {"n_images", "det_precision", "det_recall", "map50", "read_exact", "ms_p50",
                            "ms_p95", "per_group", "read_cer", "reader_exact", "reader_cer",
                            "reader_no_read", "reader_ms_p50", "reader_ms_p95", "reader_pad",
-                           "groups"}  # fmt: skip
+                           "groups", "found_precision", "found_recall"}  # fmt: skip
     assert strict["n_images"] == 2 and strict["det_recall"] == 1.0
     assert strict["det_precision"] == 0.5 and strict["map50"] == pytest.approx(1.0)
     assert strict["read_exact"] == 0.5
@@ -113,6 +113,37 @@ def test_metrics_strict_and_lenient(tmp_path: Path) -> None:
     assert lenient["det_precision"] == 1.0 and lenient["read_exact"] is None
     high = evaluate_plates(m, detector=det, score_threshold=0.95)
     assert high["det_recall"] == 0.0 and high["det_precision"] == 1.0
+
+
+class SureReader:
+    """Reads `text` with every character `conf` sure, fitting the US format."""
+
+    def __init__(self, text: str, conf: float) -> None:
+        self.text, self.conf = text, conf
+
+    def read(self, crop: Image) -> PlateRead | None:
+        return PlateRead(self.text, self.conf, (self.conf,) * len(self.text), "us")
+
+
+def test_low_scoring_detections_count_only_when_the_read_confirms_them(tmp_path: Path) -> None:
+    m = _manifest(tmp_path, ["a.jpg,7CID930,10,10,40,20"], ["a.jpg"])
+    low = FixedDetector([PlateDetection(Box(10, 10, 50, 30), 0.3)])
+    sure = evaluate_plates(m, detector=low, reader=SureReader("7CID930", 0.97), score_threshold=0.4)
+    assert sure["det_recall"] == 0.0  # the detector alone missed it at 0.4
+    assert sure["found_recall"] == 1.0 and sure["found_precision"] == 1.0
+    assert sure["read_exact"] == 1.0
+    unsure = evaluate_plates(
+        m, detector=low, reader=SureReader("7CID930", 0.7), score_threshold=0.4
+    )
+    assert unsure["found_recall"] == 0.0 and unsure["read_exact"] == 0.0
+    off = evaluate_plates(
+        m, detector=low, reader=SureReader("7CID930", 0.97), score_threshold=0.4, confirm_floor=None
+    )
+    assert off["read_exact"] == 0.0 and off["found_recall"] is None
+    below = evaluate_plates(
+        m, detector=low, reader=SureReader("7CID930", 0.97), score_threshold=0.4, confirm_floor=0.35
+    )
+    assert below["read_exact"] == 0.0
 
 
 def test_missed_plates_count_as_wrong_reads(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from recognition.ocr.decode import greedy, softmax
 from recognition.ocr.network import CHARSET, NETWORK_NAME, write_network_files
 from recognition.ocr.prep import IMG_H, IMG_W, deskew, prepare, skew_angle, split_rows, stretch
+from recognition.plates.confirm import sure
 from recognition.plates.reader import EasyOcrReader, shipped_network
 
 SHARED = Path(
@@ -168,7 +169,7 @@ def test_adaptive_framings_read_more_only_when_unsure() -> None:
 
     r._probs = counting  # type: ignore[method-assign]
     clear = r.read(_plate("ABC1234"))
-    assert r._sure(clear), clear
+    assert sure(clear), clear
     assert batches == [1]  # sure at the first framing: no second batch
     batches.clear()
     noise = np.random.default_rng(3).integers(0, 255, (40, 160, 3), dtype=np.uint8)

@@ -1,0 +1,81 @@
+"""Low-scoring plate candidates: kept only when the reader is sure, and not re-read when still."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from capture.types import Frame
+from lanecap.config import LaneConfig
+from lanecap.pipeline import LanePipeline
+from recognition.plates.confirm import confirms
+from recognition.types import Box, Image, PlateDetection, PlateRead
+
+LANE = LaneConfig.model_validate(
+    {
+        "id": "cf-lane",
+        "vehicle_gap_s": 1.0,
+        "cameras": [{"id": "cf-front", "role": "front_plate", "source": "x.mp4"}],
+    }
+)
+SIGN = Box(10, 10, 60, 30)  # a road sign: low score, always in the same place
+
+
+class TwoCandidates:
+    """A sign at a low score in every frame, and a plate at `plate_score` that moves."""
+
+    def __init__(self, plate_score: float) -> None:
+        self.plate_score = plate_score
+        self.n = 0
+
+    def detect(self, image: Image) -> list[PlateDetection]:
+        self.n += 1
+        y = 100 + 4 * self.n
+        plate = PlateDetection(Box(120, y, 240, y + 40), self.plate_score)
+        return [PlateDetection(SIGN, 0.3), plate]
+
+
+class ByWidth:
+    """Reads the sign as TAXI and the plate as 7CID930, both sure."""
+
+    def __init__(self) -> None:
+        self.calls = {"TAXI": 0, "7CID930": 0}
+
+    def read(self, crop: Image) -> PlateRead | None:
+        text = "TAXI" if crop.shape[1] < 80 else "7CID930"
+        self.calls[text] += 1
+        return PlateRead(text, 0.97, (0.97,) * len(text), "us")
+
+
+def _run(plate_score: float, frames: int = 8) -> tuple[list[str], dict[str, int]]:
+    reader = ByWidth()
+    pipe = LanePipeline(LANE, detector=TwoCandidates(plate_score), reader=reader, faces=None)
+    img = np.full((240, 320, 3), 128, np.uint8)
+    for i in range(frames):
+        pipe.process(Frame("cf-front", i, 100.0 + 0.2 * i, img))
+    return [c.plate.text for c in pipe.finish() if c.plate is not None], reader.calls
+
+
+def test_a_sure_read_confirms_a_low_scoring_plate_and_a_sign_is_read_once() -> None:
+    texts, calls = _run(plate_score=0.3)
+    assert texts == ["7CID930"]  # one crossing: the sign made none
+    assert calls["TAXI"] == 1  # rejected once, then remembered while it stays put
+    assert calls["7CID930"] == 8  # a low candidate is read in every frame it is kept
+
+
+def test_a_confident_detection_needs_no_confirmation() -> None:
+    texts, calls = _run(plate_score=0.9)
+    assert texts == ["7CID930"]
+    assert calls["7CID930"] == 3  # read until settled
+
+
+def test_what_confirms() -> None:
+    def read(text: str, conf: float = 0.95, region: str | None = "us") -> PlateRead:
+        return PlateRead(text, conf, (conf,) * len(text), region)
+
+    assert confirms(read("08E6CK"))
+    assert not confirms(read("08E6CK", conf=0.8))  # a character unsure
+    assert not confirms(read("08E6CK", region=None))  # no format fits
+    assert not confirms(read("TAXI"))  # too short
+    assert not confirms(read("20140512"))  # digits only: a timestamp
+    assert not confirms(read("EXITONLY"))  # letters only: a sign
+    assert not confirms(None)

@@ -14,7 +14,7 @@ per frame and 1.5 s of empty road between vehicles. The same frames go through
 Prints per mode: crossings per vehicle, fused plate exact match, reads per vehicle,
 reading ms per vehicle (mean, p95) and the ratio to the default mode.
 
-    python bench/bench_lane_reading.py [--vehicles 40] [--threads 2] [--json OUT]
+    python bench/bench_lane_reading.py [--vehicles 40] [--threads 2] [--reader-threads 1] [--json OUT]
 """
 
 from __future__ import annotations
@@ -153,7 +153,10 @@ def run_mode(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vehicles", type=int, default=40)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="Detector threads.")
+    ap.add_argument(
+        "--reader-threads", type=int, default=1, help="Reader threads (a lane node uses 1)."
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -179,16 +182,24 @@ def main() -> None:
         truth.append((start, t - step, item.texts[0]))
     frames += [(t + k * step, None, empty) for k in range(int(3 * FPS))]
     detector = YoloPlateDetector(threads=args.threads)
-    results: dict[str, Any] = {"vehicles": len(truth), "threads": args.threads, "modes": {}}
+    results: dict[str, Any] = {
+        "vehicles": len(truth),
+        "threads": args.threads,
+        "reader_threads": args.reader_threads,
+        "modes": {},
+    }
     for framings, settle in MODES:
-        reader = EasyOcrReader(threads=args.threads, framings=framings)
+        reader = EasyOcrReader(threads=args.reader_threads, framings=framings)
         reader.read(picked_warm := np.full((40, 160, 3), 200, np.uint8))  # allocate first
         del picked_warm
         name = f"{framings}, settle {settle}"
         results["modes"][name] = run_mode(frames, truth, detector, reader, settle)
         print(f"  {name}: done", file=sys.stderr, flush=True)
     base = results["modes"]["adaptive, settle 3"]["ms_per_vehicle_mean"]
-    print(f"\n{len(truth)} vehicles (openalpr-us-crops validation plates), {args.threads} threads")
+    print(
+        f"\n{len(truth)} vehicles (openalpr-us-crops validation plates), detector"
+        f" {args.threads} threads, reader {args.reader_threads}"
+    )
     head = f"{'mode':22} {'1 crossing':>10} {'exact':>6} {'reads/veh':>9} {'ms/veh':>7} {'p95':>7} {'ms/read':>7} {'x default':>9}"
     print(head)
     for name, r in results["modes"].items():

@@ -157,6 +157,15 @@ def report_lines(report: dict[str, Any]) -> list[str]:
 )
 @click.option("--imgsz", type=int, default=None, help="Letterbox size (default 640).")
 @click.option(
+    "--confirm-floor",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    help="Detections from this score up to --conf count when the reader is sure of them, as "
+    "in a lane (found_precision/found_recall, read_exact); a floor at or above --conf turns "
+    "this off.",
+)
+@click.option(
     "--precision-rule",
     type=click.Choice(["strict", "single-label-lenient"]),
     default="strict",
@@ -174,6 +183,7 @@ def eval_plates(
     model: Path | None,
     conf: float | None,
     imgsz: int | None,
+    confirm_floor: float,
     precision_rule: str,
 ) -> None:
     """Detection, end-to-end reading and reader-only accuracy on MANIFEST, with a breakdown.
@@ -194,8 +204,12 @@ def eval_plates(
     report = evaluate_plates(
         manifest, detector=detector, reader=reader, score_threshold=operating,
         rule=precision_rule,  # type: ignore[arg-type]
+        confirm_floor=confirm_floor if confirm_floor < operating else None,
     )  # fmt: skip
-    click.echo(f"{manifest}  (IoU 0.5, score >= {operating}, precision rule: {precision_rule})")
+    click.echo(
+        f"{manifest}  (IoU 0.5, score >= {operating}, confirmed from {confirm_floor},"
+        f" precision rule: {precision_rule})"
+    )
     for line in report_lines(report):
         click.echo(line)
     if json_out is not None:

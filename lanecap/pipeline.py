@@ -43,6 +43,10 @@ READS_BEFORE_GROWTH = 6
 plate is at least GROWTH times taller than at every read so far (a vehicle waiting at
 the booth with an ambiguous plate is not read at every frame)."""
 GROWTH = 1.25
+STALL_S = 2.0
+"""A camera whose newest analysed frame is older than this (by `poll`'s clock) is stalled:
+its tracks end by that clock. Otherwise they end by its frames' own time, so a node
+working through a backlog of frames does not end a vehicle that is still in them."""
 PLATE_ROLES: frozenset[CameraRole] = frozenset({"front_plate", "rear_plate", "overview"})
 
 
@@ -141,6 +145,7 @@ class LanePipeline:
         self.lane = lane
         self.confirm_floor = min(confirm_floor, min_score)
         self._rejected = {c.id: RejectedBoxes() for c in lane.cameras}
+        self._clock: dict[str, float] = {}  # newest analysed frame's time, per camera
         self.keep_passengers = keep_passengers
         self.settle_reads = settle_reads
         self.detector = detector
@@ -176,6 +181,7 @@ class LanePipeline:
             image = image[y1:y2, x1:x2]
             dx, dy = x1, y1
         self.frames_seen += 1
+        self._clock[cam.id] = max(self._clock.get(cam.id, frame.timestamp), frame.timestamp)
         items: list[tuple[tuple[float, float, float, float], Sighting]] = []
         motion = self._motion.get(cam.id)
         plates_off = motion is not None and (self.detector is None or self.reader is None)
@@ -301,13 +307,19 @@ class LanePipeline:
         n = self.frames_per_camera.get(camera_id, 0)
         return self.frames_with_detection[camera_id] / n if n else None
 
+    def _camera_time(self, cam_id: str, now: float) -> float:
+        """`now` for a camera: its newest analysed frame's time unless it has stalled."""
+        seen = self._clock.get(cam_id)
+        return now if seen is None or now - seen > STALL_S else min(now, seen)
+
     def poll(self, now: float) -> list[Crossing]:
-        """Crossings whose vehicle has left, as of `now` (epoch seconds, the frames' clock)."""
+        """Crossings whose vehicle has left, as of `now` (epoch seconds, the frames' clock;
+        a live node passes the wall clock, and a camera's frames behind it are waited for)."""
         for cam_id, tracker in self._vehicle_trackers.items():  # vehicles first: plates join them
-            for track in tracker.pop_finished(now):
+            for track in tracker.pop_finished(self._camera_time(cam_id, now)):
                 self._grouper.add(cam_id, self.cameras[cam_id].role, track, exclusive=True)
         for cam_id, tracker in self._trackers.items():
-            for track in tracker.pop_finished(now):
+            for track in tracker.pop_finished(self._camera_time(cam_id, now)):
                 self._grouper.add(cam_id, self.cameras[cam_id].role, track)
         # A vehicle every camera has finished with closes now, not after the fusion window.
         busy = [
@@ -316,7 +328,8 @@ class LanePipeline:
             for cam_id, tracker in trackers.items()
             for t in tracker.active
         ]
-        ready = self._grouper.pop_ready(now, complete_with=self.cameras.keys(), busy=busy)
+        lane_now = min((self._camera_time(c, now) for c in self.cameras), default=now)
+        ready = self._grouper.pop_ready(lane_now, complete_with=self.cameras.keys(), busy=busy)
         return [self._crossing(g) for g in ready]
 
     def finish(self) -> list[Crossing]:

@@ -79,3 +79,22 @@ def test_what_confirms() -> None:
     assert not confirms(read("20140512"))  # digits only: a timestamp
     assert not confirms(read("EXITONLY"))  # letters only: a sign
     assert not confirms(None)
+
+
+def test_a_node_behind_its_frames_does_not_split_a_vehicle() -> None:
+    # the node polls with the wall clock 1.5 s ahead of the frame it is on (a backlog
+    # longer than vehicle_gap_s): the vehicle is still in the queued frames
+    reader = ByWidth()
+    pipe = LanePipeline(LANE, detector=TwoCandidates(0.9), reader=reader, faces=None)
+    img = np.full((240, 320, 3), 128, np.uint8)
+    out = []
+    for i in range(12):
+        t = 100.0 + 0.2 * i
+        pipe.process(Frame("cf-front", i, t, img))
+        out += pipe.poll(t + 1.5)
+    assert out == []  # still in view in the last frame analysed
+    # the camera then stalls: by the wall clock, its vehicle has left
+    out += pipe.poll(100.0 + 0.2 * 11 + 1.5)
+    assert out == []
+    out += pipe.poll(100.0 + 0.2 * 11 + 2.5)
+    assert [c.plate.text for c in out if c.plate] == ["7CID930"]

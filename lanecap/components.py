@@ -54,7 +54,9 @@ def plate_reader(settings: Settings, lane: LaneConfig | None = None) -> PlateRea
 
     rec = settings.recognition
     regions = grammar_regions(lane.plate_regions) if lane is not None else REGIONS
-    # One thread reads faster than two while the detector shares the cores (measured).
+    # One thread: a node serving several lanes loses frames with two per reader (6 lanes x
+    # 5 fps: 2 % dropped against none); one lane alone reads a vehicle in 61 ms on two
+    # threads and 95 ms on one (bench/bench_lane_reading.py).
     return EasyOcrReader(
         threads=1,
         min_confidence=rec.read_min_confidence,

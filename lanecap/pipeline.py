@@ -43,7 +43,7 @@ READS_BEFORE_GROWTH = 6
 plate is at least GROWTH times taller than at every read so far (a vehicle waiting at
 the booth with an ambiguous plate is not read at every frame)."""
 GROWTH = 1.25
-STALL_S = 2.0
+STALL_S = 5.0
 """A camera whose newest analysed frame is older than this (by `poll`'s clock) is stalled:
 its tracks end by that clock. Otherwise they end by its frames' own time, so a node
 working through a backlog of frames does not end a vehicle that is still in them."""

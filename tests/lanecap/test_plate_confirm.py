@@ -6,7 +6,7 @@ import numpy as np
 
 from capture.types import Frame
 from lanecap.config import LaneConfig
-from lanecap.pipeline import LanePipeline
+from lanecap.pipeline import STALL_S, LanePipeline
 from recognition.plates.confirm import confirms
 from recognition.types import Box, Image, PlateDetection, PlateRead
 
@@ -94,7 +94,7 @@ def test_a_node_behind_its_frames_does_not_split_a_vehicle() -> None:
         out += pipe.poll(t + 1.5)
     assert out == []  # still in view in the last frame analysed
     # the camera then stalls: by the wall clock, its vehicle has left
-    out += pipe.poll(100.0 + 0.2 * 11 + 1.5)
+    out += pipe.poll(100.0 + 0.2 * 11 + STALL_S - 0.1)
     assert out == []
-    out += pipe.poll(100.0 + 0.2 * 11 + 2.5)
+    out += pipe.poll(100.0 + 0.2 * 11 + STALL_S + 0.1)
     assert [c.plate.text for c in out if c.plate] == ["7CID930"]

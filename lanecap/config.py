@@ -191,10 +191,10 @@ class RecognitionConfig(_Model):
         default="adaptive",
         description=(
             "adaptive: read each plate crop once and add three more framings only when that"
-            " read is unsure (same exactness as consensus on our sets, about 60 % of its"
-            " reading time); consensus: always four framings, likeliest text wins (end to"
-            " end on openalpr-us-dev 0.802 exact against 0.721 for single); single: one"
-            " framing, for nodes at their CPU limit."
+            " read is unsure (same exactness as consensus on our sets, two thirds of its"
+            " reading time per vehicle); consensus: always four framings, likeliest text"
+            " wins (end to end on openalpr-us-dev 0.802 exact against 0.721 for single);"
+            " single: one framing, for nodes at their CPU limit."
         ),
     )
     settle_reads: int = Field(

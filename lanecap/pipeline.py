@@ -182,7 +182,7 @@ class LanePipeline:
             dx, dy = x1, y1
         self.frames_seen += 1
         self._clock[cam.id] = max(self._clock.get(cam.id, frame.timestamp), frame.timestamp)
-        items: list[tuple[tuple[float, float, float, float], Sighting]] = []
+        items: list[tuple[BoxTuple, Sighting]] = []
         motion = self._motion.get(cam.id)
         plates_off = motion is not None and (self.detector is None or self.reader is None)
         if cam.role in PLATE_ROLES and not plates_off:  # a motion camera may track vehicles only
@@ -266,25 +266,27 @@ class LanePipeline:
             track = tracks[tid]
             obs = track.observations[-1]
             sighting = obs.payload
-            if not isinstance(sighting, PlateSighting) or sighting.read_tried:
-                continue
-            if self._settled(track):
-                continue
-            tried = [
-                o.payload.crop.shape[0]
-                for o in track.observations[:-1]
-                if isinstance(o.payload, PlateSighting) and o.payload.read_tried
-            ]
-            if (
-                self.settle_reads > 0
-                and len(tried) >= READS_BEFORE_GROWTH
-                and sighting.crop.shape[0] < GROWTH * max(tried)
-            ):
+            if not isinstance(sighting, PlateSighting) or not self._wants_read(track, sighting):
                 continue
             read = self.reader.read(sighting.crop) if sighting.crop.size else None
             track.observations[-1] = obs._replace(
                 payload=replace(sighting, read=read, read_tried=True)
             )
+
+    def _wants_read(self, track: Track[Sighting], sighting: PlateSighting) -> bool:
+        """Not read yet, not settled, and (after READS_BEFORE_GROWTH reads) grown."""
+        if sighting.read_tried or self._settled(track):
+            return False
+        tried = [
+            o.payload.crop.shape[0]
+            for o in track.observations[:-1]
+            if isinstance(o.payload, PlateSighting) and o.payload.read_tried
+        ]
+        return (
+            self.settle_reads <= 0
+            or len(tried) < READS_BEFORE_GROWTH
+            or sighting.crop.shape[0] >= GROWTH * max(tried)
+        )
 
     def _settled(self, track: Track[Sighting]) -> bool:
         """The last `settle_reads` reads of the track agree, each with confidence >= 0.8:

@@ -12,9 +12,10 @@ read at several framings (READ_INSETS) and `consensus` keeps the text with the h
 CTC likelihood summed over all of them, so one framing that cuts or adds a character
 is outvoted (see the model card for the figures). `"adaptive"` (default) reads the
 crop as it is first and adds the other framings only when that read is not sure
-(`confirm.sure`: a character below 0.9 likely, or no format fits): the same accuracy on our
-sets for about 60 % of the network time. `"single"` reads one framing. Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked
-rows side by side and the better reading wins. The CTC output is decoded greedily with
+(`confirm.sure`: a character below 0.9 likely, or no format fits): the same accuracy
+on our sets for about a third of the network time. `"single"` reads one framing.
+Crops narrower than `prep.TWO_ROW_ASPECT` are also read as two stacked rows side by
+side and the better reading wins. The CTC output is decoded greedily with
 each character's own probability, then the region grammars (`recognition.plates.grammar`)
 repair confusable characters where a format demands a letter or a digit.
 """

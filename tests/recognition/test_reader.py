@@ -177,3 +177,15 @@ def test_adaptive_framings_read_more_only_when_unsure() -> None:
     assert batches == [1, 3]  # the other three framings were read
     r.framings = "consensus"
     assert r.read(noise) == unsure  # then the same four-framing consensus decides
+
+
+@pytest.mark.parametrize("s", [-0.4, -0.25, 0.25, 0.4])
+def test_deslant_finds_the_shear_of_a_plate_seen_from_the_side(s: float) -> None:
+    from recognition.ocr.prep import slant
+
+    gray = cv2.cvtColor(_plate("ABC1234", h=80, w=260), cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape
+    m = np.array([[1, s, -s * h / 2], [0, 1, 0]], np.float32)
+    sheared = cv2.warpAffine(gray, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    assert slant(sheared) == pytest.approx(-s, abs=0.051)
+    assert slant(gray) == 0.0  # an upright plate is left alone

@@ -91,7 +91,10 @@ class IouTracker(Generic[T]):
 
     Tracks not updated for more than `max_gap` seconds are finished; finished
     tracks with fewer than `min_hits` observations are discarded as noise and
-    counted in `discarded`.
+    counted in `discarded`. A track longer than `max_observations` (an object that
+    stays in view: a vehicle held at the booth, a sign the detector likes) is
+    thinned, every other observation of its older half dropped, keeping the first
+    and the recent ones, so its memory stays bounded.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class IouTracker(Generic[T]):
         min_hits: int = 2,
         max_centre_distance: float = 1.0,
         max_area_ratio: float = 4.0,
+        max_observations: int = 300,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], not {iou_threshold}")
@@ -109,6 +113,9 @@ class IouTracker(Generic[T]):
             raise ValueError(
                 "need max_gap >= 0, min_hits >= 1, max_centre_distance >= 0, max_area_ratio >= 1"
             )
+        if max_observations < 4:
+            raise ValueError(f"max_observations must be at least 4, not {max_observations}")
+        self.max_observations = max_observations
         self.iou_threshold = iou_threshold
         self.max_gap = max_gap
         self.min_hits = min_hits
@@ -170,9 +177,13 @@ class IouTracker(Generic[T]):
                 self._next_id += 1
                 self._tracks.append(target)
             x1, y1, x2, y2 = box
-            target.observations.append(
+            obs = target.observations
+            obs.append(
                 Observation(timestamp, (float(x1), float(y1), float(x2), float(y2)), payload)
             )
+            if len(obs) > self.max_observations:
+                half = len(obs) // 2
+                obs[:] = obs[:1] + obs[1:half:2] + obs[half:]
             ids.append(target.id)
         return ids
 

@@ -98,6 +98,8 @@ class Crossing:
     Only a usable driver face is kept. `passengers` (the faces beside the driver in the
     kept frame) is empty unless the site's policy keeps passengers' faces.
     plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`.
+    `n_frames` counts the frames kept: a vehicle in view for minutes is thinned to the
+    tracker's `max_observations` per camera.
     `vehicles`: the vehicle's motion boxes from cameras with `vehicles = "motion"`; such a
     vehicle is one crossing even when no plate was seen (flag `no_plate_seen`).
     """

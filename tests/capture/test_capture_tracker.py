@@ -124,3 +124,15 @@ def test_finished_track_is_not_revived() -> None:
 def test_invalid_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         IouTracker(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_object_that_stays_in_view_keeps_bounded_memory() -> None:
+    tracker: IouTracker[int] = IouTracker(max_gap=1.0, max_observations=50)
+    for i in range(2000):  # a sign in view for 400 s at 5 fps
+        tracker.update(0.2 * i, [((10.0, 10.0, 60.0, 30.0), i)])
+    (track,) = tracker.active
+    payloads = [o.payload for o in track.observations]
+    assert len(payloads) <= 50
+    assert payloads[0] == 0 and payloads[-1] == 1999  # first and latest kept
+    assert payloads[-20:] == list(range(1980, 2000))  # recent ones all kept
+    assert payloads == sorted(payloads)

@@ -14,7 +14,8 @@ Detection, overall and per top-level folder of the manifest's files (`per_group`
 Reading, over labelled plates with a known text (None without a reader or texts):
 
 * `read_exact`: end to end (detector, then reader on the detection's crop, over the
-  detections the lane keeps: see `found_recall`); a plate the detector missed counts as wrong; for images without boxes (plate crops) the
+  detections the lane keeps: see `found_recall`); a plate the detector missed counts
+  as wrong; for images without boxes (plate crops) the
   whole image is read;
 * `read_cer`: end-to-end character error rate, Levenshtein edits / label characters
   (a missed plate or a missing read counts as every character wrong);
@@ -193,7 +194,7 @@ def summarise(results: list[ImageResult]) -> dict[str, Any]:
     scored = [s for r in det for s in r.scored]
     ap = average_precision(scored, n_labels)
     ms = [r.ms for r in det]
-    read_any = any(r.confirming for r in det)
+    confirming = any(r.confirming for r in det)
     found = sum(r.found_matched for r in det)
     found_counted = sum(r.found_counted for r in det)
     return {
@@ -201,8 +202,10 @@ def summarise(results: list[ImageResult]) -> dict[str, Any]:
         "det_precision": round(matched / counted, 4) if counted else (None if not det else 1.0),
         "det_recall": round(matched / n_labels, 4) if n_labels else None,
         "map50": round(ap, 4) if ap is not None else None,
-        "found_precision": round(found / found_counted, 4) if read_any and found_counted else None,
-        "found_recall": round(found / n_labels, 4) if read_any and n_labels else None,
+        "found_precision": round(found / found_counted, 4)
+        if confirming and found_counted
+        else None,
+        "found_recall": round(found / n_labels, 4) if confirming and n_labels else None,
         "ms_p50": _pct(ms, 50),
         "ms_p95": _pct(ms, 95),
         **reading([p for r in results for p in r.plates]),

@@ -172,19 +172,19 @@ class EasyOcrReader:
         ]
         plan += [(k, None) for k, crop in enumerate(crops) if self._two_rows(crop)]
         got = self._lines(crops, plan)
-        if self.framings == "adaptive":
-            unsure = {k for k in range(len(crops)) if not sure(self._best(k, got))}
+        reads = [self._best(k, got) for k in range(len(crops))]
+        unsure = [k for k, read in enumerate(reads) if not sure(read)]
+        if self.framings == "adaptive" and unsure:
             rest: list[tuple[int, float | None]] = [
-                (k, inset) for k in sorted(unsure) for inset in READ_INSETS[1:]
+                (k, inset) for k in unsure for inset in READ_INSETS[1:]
             ]
             got += self._lines(crops, rest)
-        out: list[PlateRead | None] = []
-        for k in range(len(crops)):
-            read = self._best(k, got)
-            out.append(
-                read if read is not None and read.confidence >= self.min_confidence else None
-            )
-        return out
+            for k in unsure:  # sure reads are kept as decoded, not decoded again
+                reads[k] = self._best(k, got)
+        return [
+            read if read is not None and read.confidence >= self.min_confidence else None
+            for read in reads
+        ]
 
     def _two_rows(self, crop: Image) -> bool:
         if crop.size == 0 or min(crop.shape[:2]) < 4:

@@ -4,7 +4,8 @@ Everything personal is encrypted here, on the lane node, before it leaves the pr
 a fresh data key per crossing and data class (plates: plate crop and the sealed record with
 the plate texts; faces: face crop and embedding), each wrapped to the agency PUBLIC key.
 The node cannot read back what it wrote; `lanecap.evidence` opens it on the officer service.
-The database gets the plate's blind index and the key-rotated embedding for search.
+The node holds no search key: the officer service computes the plate's blind indexes and the
+key-rotated embedding when it ingests the crossing (`lanecap.ingest`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import numpy as np
 from lanecap.config import LaneConfig, Settings
 from lanecap.keys import LaneKeys, lane_keys
 from lanecap.pipeline import Crossing
+from lanecap.services.lanes import LaneCredentials
 from lanecap.services.runtime import Endpoints, storage_endpoints
-from recognition.plates.hotlist import fold
 from recognition.types import Image
 from storage import crossings as repo
 from storage.crypto import DataKey, WrappedKey, embedding_bytes
@@ -53,21 +54,37 @@ class Archive:
     settings: Settings
     endpoints: Endpoints
     keys: LaneKeys | None = None
+    # A lane node's own logins: then nothing is migrated or created, and the node can write
+    # its lane's crossings but read nothing back. None: the officer service's (tests, tools).
+    lane: LaneCredentials | None = None
 
     def __post_init__(self) -> None:
         if self.keys is None:
             self.keys = lane_keys(self.settings, embedded=bool(self.endpoints.embedded))
-        migrate(self.endpoints.admin_url)
-        self.pool = open_pool(self.endpoints.database_url, size=self.settings.database.pool_size)
+        if self.lane is None:
+            migrate(self.endpoints.admin_url)
+            url, access, secret = (
+                self.endpoints.database_url,
+                self.endpoints.s3_access_key,
+                self.endpoints.s3_secret_key,
+            )
+        else:
+            url, access, secret = (
+                self.lane.database_url,
+                self.lane.s3_access_key,
+                self.lane.s3_secret_key,
+            )
+        self.pool = open_pool(url, size=self.settings.database.pool_size)
         self.objects = ObjectStore(
             endpoint=self.endpoints.s3_endpoint,
-            access_key=self.endpoints.s3_access_key,
-            secret_key=self.endpoints.s3_secret_key,
+            access_key=access,
+            secret_key=secret,
             secure=self.endpoints.s3_secure,
             region=self.endpoints.s3_region,
             bucket_prefix=self.settings.object_store.bucket_prefix,
         )
-        self.objects.ensure_buckets(object_lock=True)
+        if self.lane is None:
+            self.objects.ensure_buckets(object_lock=True)
 
     def close(self) -> None:
         self.pool.close()
@@ -88,7 +105,11 @@ class Archive:
         for obj in sealed.objects:
             try:
                 self.objects.put(
-                    obj.data_class, obj.key, obj.blob, content_type="application/octet-stream"
+                    obj.data_class,
+                    obj.key,
+                    obj.blob,
+                    content_type="application/octet-stream",
+                    check_existing=self.lane is None,
                 )
             except IntegrityError:
                 # Left by an attempt whose database write never committed: its data key is
@@ -201,7 +222,7 @@ class CrossingSealer:
                     seen_at=_ts(c.driver.timestamp),
                     box=(f.box.x1, f.box.y1, f.box.x2, f.box.y2),
                     quality=f.quality,
-                    embedding=self.keys.search.protect_embedding(encoding),
+                    embedding=None,
                 ),
             )
             # Passengers (only where the site's policy keeps them): sealed exactly like the driver.
@@ -230,7 +251,7 @@ class CrossingSealer:
                         seen_at=_ts(p.timestamp),
                         box=(b.x1, b.y1, b.x2, b.y2),
                         quality=p.face.quality,
-                        embedding=self.keys.search.protect_embedding(pe),
+                        embedding=None,
                         seat="passenger",
                         passenger_no=n,
                     ),
@@ -276,8 +297,6 @@ class CrossingSealer:
             sealed=plates_key.encrypt(
                 json.dumps(sealed, separators=(",", ":")).encode("utf-8"), slot=f"{c.id}/record"
             ),
-            plate_index=self.keys.search.plate_index(c.plate.text) if c.plate else None,
-            plate_fold_index=self.keys.search.plate_index(fold(c.plate.text)) if c.plate else None,
             keys=tuple(keys),
         )
         return SealedCrossing(tuple(sealed_objects), record)

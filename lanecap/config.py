@@ -152,6 +152,18 @@ class SecurityConfig(_Model):
     checkpoint_every: int = Field(
         default=100, ge=1, le=100000, description="Audit events between signed checkpoints."
     )
+    checkpoint_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="The officer service signs and anchors a checkpoint this often (new entries).",
+    )
+    audit_anchor_days: int = Field(
+        default=2555,
+        ge=1,
+        le=7300,
+        description="COMPLIANCE retention of each write-once audit anchor in S3 (~7 years).",
+    )
     history_linkage: bool = Field(
         default=False,
         description="Allow linking crossings by face or plate history (off unless policy allows).",

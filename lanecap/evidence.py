@@ -32,6 +32,7 @@ from lanecap.security.errors import Forbidden, ReasonRequired, SecurityError
 from lanecap.security.ratelimit import SearchLimiter
 from lanecap.security.roles import Permission, Principal, can
 from lanecap.security.trail import AuditTrail
+from recognition.plates.hotlist import fold
 from storage import keystore, previews
 from storage.crypto import (
     DataKey,
@@ -203,7 +204,7 @@ class EvidenceReader:
             rows = conn.execute(
                 "SELECT c.id, c.lane_id, c.started_at, f.embedding <-> %s AS d"
                 " FROM faces f JOIN crossings c ON c.id = f.crossing_id"
-                " ORDER BY d LIMIT %s",
+                " WHERE f.embedding IS NOT NULL ORDER BY d LIMIT %s",
                 (probe, k),
             ).fetchall()
         hits = [
@@ -281,20 +282,29 @@ class EvidenceReader:
         )
         crop = data.get("crop_jpeg")
         face = data.get("face_jpeg")
+        text = str(data["plate_text"])
+        # Lane nodes hold no search key: the indexes for the hot-list and watch-list checks
+        # are computed here (previews from older nodes carry their own).
+        encoding = data.get("face_encoding")
+        face_embedding = rec.face_embedding
+        if face_embedding is None and encoding is not None:
+            face_embedding = self.search_key.protect_embedding(
+                np.asarray(encoding, dtype=np.float32)
+            )
         return PreviewDetail(
             id=rec.id,
             lane_id=rec.lane_id,
             camera_id=rec.camera_id,
             first_seen=rec.first_seen,
             seen_at=rec.seen_at,
-            plate_text=str(data["plate_text"]),
+            plate_text=text,
             plate_conf=float(data["confidence"]),
             n_reads=int(data.get("n_reads", 0)),
             crop_jpeg=base64.b64decode(crop) if crop else None,
-            plate_index=rec.plate_index,
-            plate_fold_index=rec.plate_fold_index,
+            plate_index=rec.plate_index or self.search_key.plate_index(text),
+            plate_fold_index=rec.plate_fold_index or self.search_key.plate_index(fold(text)),
             face_jpeg=base64.b64decode(face) if face else None,
-            face_embedding=rec.face_embedding,
+            face_embedding=face_embedding,
             face_quality=rec.face_quality,
         )
 

@@ -78,7 +78,7 @@ def history_links(
             " FROM faces f1 JOIN crossings c1 ON c1.id = f1.crossing_id, faces f2"
             " JOIN crossings c2 ON c2.id = f2.crossing_id"
             " WHERE f1.crossing_id = %(id)s AND f2.crossing_id <> %(id)s"
-            " AND f1.seat = 'driver' AND f2.seat = 'driver'"
+            " AND f1.seat = 'driver' AND f2.seat = 'driver' AND f2.embedding IS NOT NULL"
             " AND c2.plate_index IS DISTINCT FROM c1.plate_index"
             " ORDER BY d LIMIT %(limit)s",
             {"id": crossing_id, "limit": limit},

@@ -1,11 +1,12 @@
 """Key files: the agency key pair, the search key and the audit signing key, in one directory.
 
     agency.pub            active agency public key (lane nodes need this)
-    search.key      0600  blind-index / embedding-rotation secret (lane nodes and officer service)
+    search.key      0600  blind-index / embedding-rotation secret: ONLY on the officer service
     agency-<id>.key 0600  agency private key(s): ONLY on the officer service
     audit-signing.key 0600, audit-signing.pub: Ed25519 checkpoint key of the audit service
 
-A lane node's directory holds agency.pub and search.key only. Files are base64 text.
+A lane node's directory holds agency.pub only: it can seal, and test no guess against
+any stored index. Files are base64 text.
 Private files that others can read are refused, not silently used.
 """
 
@@ -181,17 +182,17 @@ def retire_agency_key(directory: Path, kid: str) -> None:
 
 @dataclass(frozen=True)
 class LaneKeys:
-    """What a lane node's archive needs: the public key and the search key. Nothing opens."""
+    """What a lane node's archive needs: the agency public key. Nothing opens, nothing tests
+    a guess against the search indexes (the officer service computes them at ingest)."""
 
     sealer: Sealer
-    search: SearchKey
 
 
 def lane_keys(settings: Settings, *, embedded: bool) -> LaneKeys:
-    """Load the lane node's keys; with embedded storage (demo) create a missing set first."""
+    """Load the lane node's key; with embedded storage (demo) create a missing set first."""
     directory = keys_dir(settings)
     if embedded and settings.keys.auto_create and not (directory / AGENCY_PUBLIC).exists():
         # Another node process may create them at the same moment.
         with contextlib.suppress(FileExistsError):
             init_keys(directory)
-    return LaneKeys(sealer=load_sealer(directory), search=load_search_key(directory))
+    return LaneKeys(sealer=load_sealer(directory))

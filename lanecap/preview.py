@@ -27,13 +27,11 @@ from capture.tracker import Track
 from capture.types import CameraRole
 from lanecap.keys import LaneKeys
 from lanecap.pipeline import PLATE_ROLES, FaceSighting, LanePipeline, PlateSighting, Sighting
-from recognition.plates.hotlist import fold
 from recognition.plates.vote import Vote, vote
 from recognition.types import Image
 from storage.crypto import DataKey
 from storage.previews import PreviewRecord, preview_slot
 
-PREVIEW_NS = uuid.UUID("0b7d7f55-9c55-4a8c-a0d6-0c3f1f4e6a21")
 CROP_MAX_WIDTH = 320  # previews carry a small crop inline
 
 
@@ -132,11 +130,14 @@ def _b64_jpeg(image: Image) -> str | None:
 @dataclass(frozen=True)
 class PreviewSealer:
     keys: LaneKeys = field(repr=False)
+    # The id names the vote it shows, under a namespace only this process knows: an id
+    # derived from the plate under a public namespace would let anyone test plate guesses.
+    namespace: uuid.UUID = field(default_factory=uuid.uuid4, repr=False)
 
     def seal(self, r: LiveRead) -> PreviewRecord:
         face = r.face
         pid = uuid.uuid5(
-            PREVIEW_NS,
+            self.namespace,
             f"{r.lane_id}:{r.camera_id}:{r.first_seen:.3f}:{r.vote.text}:{face is not None}",
         )
         data_key = DataKey.generate()
@@ -149,6 +150,9 @@ class PreviewSealer:
             "role": r.role,
             "crop_jpeg": _b64_jpeg(r.crop),
             "face_jpeg": None if face is None else _b64_jpeg(face.crop),
+            "face_encoding": None
+            if face is None
+            else [float(v) for v in np.asarray(face.face.encoding, dtype=np.float32)],
         }
         return PreviewRecord(
             id=pid,
@@ -160,10 +164,5 @@ class PreviewSealer:
             sealed=data_key.encrypt(
                 json.dumps(payload, separators=(",", ":")).encode("utf-8"), slot=preview_slot(pid)
             ),
-            plate_index=self.keys.search.plate_index(r.vote.text),
-            plate_fold_index=self.keys.search.plate_index(fold(r.vote.text)),
-            face_embedding=None
-            if face is None
-            else self.keys.search.protect_embedding(face.face.encoding),
             face_quality=None if face is None else face.face.quality,
         )

@@ -7,8 +7,10 @@ and a trigger refuses UPDATE, DELETE and TRUNCATE for everyone else too.
 
 `verify` re-renders each row with the same SQL expression, recomputes every hash here,
 and checks the signed checkpoints: an edited, deleted or reordered entry is reported with
-the first bad seq. What it cannot see: rows cut from the tail after the last checkpoint
-(checkpoint often, and keep copies of checkpoints off the database host).
+the first bad seq. Rows cut from the tail after the last checkpoint are invisible to the
+database alone: the officer service checkpoints every minute and copies each checkpoint
+to a write-once S3 anchor (storage/anchors.py); `verify` given those anchors finds a cut
+tail that reached an anchored seq, and reports how many entries are still unsigned.
 
 Free text (target, reason, detail) must never carry plate text or face data: callers log ids.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -129,6 +131,29 @@ class Checkpoint:
     hash: bytes = field(repr=False)
     signed_at: datetime
     key_id: str
+    signature: bytes = field(default=b"", repr=False)
+
+
+def latest_checkpoint(conn: psycopg.Connection[Any]) -> Checkpoint | None:
+    row = conn.execute(
+        "SELECT seq, hash, signed_at, key_id, signature FROM audit_checkpoints"
+        " ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return Checkpoint(int(row[0]), bytes(row[1]), row[2], str(row[3]), bytes(row[4]))
+
+
+def checkpoint_if_new(pool: ConnectionPool, signing_key: bytes) -> Checkpoint | None:
+    """Sign a checkpoint only when entries were added after the newest one."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT (SELECT max(seq) FROM audit_events), (SELECT max(seq) FROM audit_checkpoints)"
+        ).fetchone()
+    assert row is not None
+    if row[0] is None or (row[1] is not None and int(row[1]) >= int(row[0])):
+        return None
+    return checkpoint(pool, signing_key)
 
 
 def checkpoint(pool: ConnectionPool, signing_key: bytes) -> Checkpoint | None:
@@ -151,7 +176,7 @@ def checkpoint(pool: ConnectionPool, signing_key: bytes) -> Checkpoint | None:
             (seq, digest, signed_at, kid, signature),
         )
     log.info("audit checkpoint signed at seq %d", seq)
-    return Checkpoint(seq=seq, hash=digest, signed_at=signed_at, key_id=kid)
+    return Checkpoint(seq=seq, hash=digest, signed_at=signed_at, key_id=kid, signature=signature)
 
 
 # Verification ----------------------------------------------------------------------------
@@ -166,10 +191,17 @@ class VerifyReport:
     problem: str = ""
     last_seq: int | None = None
     unsigned_tail: int = 0
+    anchored_seq: int | None = None
 
 
-def verify(conn: psycopg.Connection[Any], *, verify_key: bytes | None) -> VerifyReport:
-    """Recompute the chain and check checkpoints (signatures need `verify_key`)."""
+def verify(
+    conn: psycopg.Connection[Any],
+    *,
+    verify_key: bytes | None,
+    anchors: Sequence[Checkpoint] = (),
+) -> VerifyReport:
+    """Recompute the chain and check checkpoints (signatures need `verify_key`) and the
+    external anchors: every anchored checkpoint must be in the database, unchanged."""
     rows = conn.execute(
         f"SELECT seq, prev_hash, hash, {_ROW_TEXT}, action, detail FROM audit_events ORDER BY seq"
     ).fetchall()
@@ -185,23 +217,27 @@ def verify(conn: psycopg.Connection[Any], *, verify_key: bytes | None) -> Verify
             first_bad_seq=seq,
             problem=problem,
             last_seq=int(rows[-1][0]) if rows else None,
+            anchored_seq=anchored,
         )
 
+    anchored = max((a.seq for a in anchors), default=None)
     if not rows:
+        if anchors:
+            return bad(1, f"the log is empty but checkpoint {anchored} is anchored")
         if cps:
             return bad(int(cps[0][0]), "the log is empty but checkpoints exist")
         return VerifyReport(ok=True, entries=0, checkpoints=0)
 
     first_seq, first_prev = int(rows[0][0]), bytes(rows[0][1])
     if first_seq != 1 or first_prev != GENESIS:
-        anchored = any(
+        purged = any(
             r[4] == "audit.purge"
             and isinstance(r[5], dict)
             and r[5].get("first_kept_seq") == first_seq
             and r[5].get("first_kept_prev_hash") == first_prev.hex()
             for r in rows
         )
-        if not anchored:
+        if not purged:
             return bad(
                 1 if first_seq > 1 else first_seq,
                 f"entries before {first_seq} are missing (no audit.purge anchor)",
@@ -245,12 +281,31 @@ def verify(conn: psycopg.Connection[Any], *, verify_key: bytes | None) -> Verify
         if hashes[cp_seq] != cp_hash:
             return bad(cp_seq, f"entry {cp_seq} differs from its signed checkpoint")
         last_cp = cp_seq
+    signed = {int(c[0]): bytes(c[1]) for c in cps}
+    for a in sorted(anchors, key=lambda a: a.seq):
+        if vk is not None:
+            try:
+                vk.verify(_checkpoint_message(a.seq, a.hash, a.signed_at), a.signature)
+            except BadSignatureError:
+                return bad(a.seq, f"anchor {a.seq} has a bad signature")
+        if a.seq < first_seq:
+            continue
+        if a.seq > last_seq:
+            return bad(
+                last_seq + 1,
+                f"entries {last_seq + 1}..{a.seq} are missing (anchored checkpoint {a.seq})",
+            )
+        if hashes[a.seq] != a.hash:
+            return bad(a.seq, f"entry {a.seq} differs from its anchored checkpoint")
+        if signed.get(a.seq) != a.hash:
+            return bad(a.seq, f"anchored checkpoint {a.seq} is missing from the database")
     return VerifyReport(
         ok=True,
         entries=len(rows),
         checkpoints=len(cps),
         last_seq=last_seq,
         unsigned_tail=last_seq - max(last_cp, first_seq - 1),
+        anchored_seq=anchored,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -41,7 +42,8 @@ class FaceRecord:
     seen_at: datetime
     box: tuple[float, float, float, float]
     quality: float
-    embedding: npt.NDArray[np.float32] = field(repr=False)
+    # None from a lane node: the officer service sets the searchable form at ingest.
+    embedding: npt.NDArray[np.float32] | None = field(repr=False)
     seat: Literal["driver", "passenger"] = "driver"
     passenger_no: int | None = None
 
@@ -92,24 +94,33 @@ class CrossingSummary:
 def upsert_lane(
     pool: ConnectionPool, *, lane_id: str, site: str, driving_side: str, config: dict[str, object]
 ) -> None:
+    """Register a lane (a lane login may register only its own lane)."""
     with pool.connection() as conn:
         conn.execute(
-            "INSERT INTO lanes (id, site, driving_side, config) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site,"
-            " driving_side = EXCLUDED.driving_side, config = EXCLUDED.config, updated_at = now()",
+            "SELECT lanecap_register_lane(%s, %s, %s, %s)",
             (lane_id, site, driving_side, Jsonb(config)),
         )
 
 
 def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
-    """Store the crossing and its parts atomically; False when it was already stored."""
+    """Store the crossing and its parts atomically; False when it was already stored.
+    (A plain INSERT, not ON CONFLICT, which would need SELECT that lane logins lack.)"""
+    try:
+        _insert_crossing(pool, rec)
+    except psycopg.errors.UniqueViolation as err:
+        if err.diag.constraint_name != "crossings_pkey":
+            raise
+        return False
+    return True
+
+
+def _insert_crossing(pool: ConnectionPool, rec: CrossingRecord) -> None:
     with pool.connection() as conn, conn.transaction():
-        cur = conn.execute(
+        conn.execute(
             "INSERT INTO crossings (id, lane_id, started_at, ended_at, plate_text, plate_conf,"
             " plate_region, plate_flags, face_status, n_frames, alert, sealed, plate_index,"
             " plate_fold_index)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING",
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 rec.id,
                 rec.lane_id,
@@ -127,8 +138,6 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                 rec.plate_fold_index,
             ),
         )
-        if cur.rowcount == 0:
-            return False
         insert_keys(conn, rec.id, rec.keys)
         with conn.cursor() as c:
             c.executemany(
@@ -159,7 +168,7 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                         f.seen_at,
                         list(f.box),
                         f.quality,
-                        np.asarray(f.embedding, dtype=np.float32),
+                        None if f.embedding is None else np.asarray(f.embedding, dtype=np.float32),
                         f.seat,
                         f.passenger_no,
                     )
@@ -171,7 +180,6 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
                 " VALUES (%s, %s, %s, %s, %s, %s)",
                 [(rec.id, kind, o.bucket, o.key, o.sha256, o.size) for kind, o in rec.objects],
             )
-    return True
 
 
 def list_crossings(
@@ -219,8 +227,7 @@ def object_keys(pool: ConnectionPool, crossing_id: uuid.UUID) -> list[tuple[str,
 
 
 def crossing_exists(pool: ConnectionPool, crossing_id: uuid.UUID) -> bool:
+    """Whether the crossing is stored; a lane login learns this only of its own lane's."""
     with pool.connection() as conn:
-        return (
-            conn.execute("SELECT 1 FROM crossings WHERE id = %s", (crossing_id,)).fetchone()
-            is not None
-        )
+        row = conn.execute("SELECT lanecap_crossing_stored(%s)", (crossing_id,)).fetchone()
+    return bool(row and row[0])

@@ -79,6 +79,7 @@ def _grant(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
         )
     )
     conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(r))
+    conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(r))
     # The audit log is append-only for the application.
     conn.execute(sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {}").format(r))
     conn.execute(

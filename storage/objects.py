@@ -42,6 +42,10 @@ def object_key(*, lane_id: str, crossing_id: str, at: datetime, name: str) -> st
     return f"{lane_id}/{at:%Y/%m/%d}/{crossing_id}/{name}"
 
 
+class _Absent(Exception):
+    """Skip the existence check (write-only identities)."""
+
+
 class ObjectStore:
     def __init__(
         self,
@@ -74,6 +78,9 @@ class ObjectStore:
     def bucket(self, data_class: DataClass) -> str:
         return f"{self.prefix}-{data_class}"
 
+    def bucket_names(self) -> list[str]:
+        return [self.bucket(dc) for dc in DATA_CLASSES]
+
     def ensure_buckets(self, *, object_lock: bool = False) -> None:
         """Create missing buckets; with object_lock they are created with S3 Object Lock (and
         so versioning) enabled, which can only be chosen at creation."""
@@ -104,12 +111,23 @@ class ObjectStore:
                 raise StoreUnavailable(f"S3 unreachable: {err}", key=name) from None
 
     def put(
-        self, data_class: DataClass, key: str, data: bytes, *, content_type: str
+        self,
+        data_class: DataClass,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        check_existing: bool = True,
     ) -> StoredObject:
+        """Upload an object. With check_existing (needs read permission) an object already
+        there is kept when it has the same content and refused otherwise; a write-only lane
+        identity passes False and, on a versioned bucket, adds a version."""
         digest = hashlib.sha256(data).hexdigest()
         bucket = self.bucket(data_class)
         try:
             try:
+                if not check_existing:
+                    raise _Absent
                 stat = self.client.stat_object(bucket, key)
                 existing = (stat.metadata or {}).get("x-amz-meta-sha256")
                 if existing == digest:
@@ -120,6 +138,8 @@ class ObjectStore:
             except S3Error as err:
                 if err.code not in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
                     raise
+            except _Absent:
+                pass
             self.client.put_object(
                 bucket,
                 key,

@@ -41,28 +41,33 @@ def preview_slot(preview_id: uuid.UUID) -> str:
 
 
 def save_preview(pool: ConnectionPool, rec: PreviewRecord, *, timeout_s: float = 1.0) -> bool:
-    """Insert a preview; False when it was there already (a replay)."""
+    """Insert a preview; False when it was there already (a replay). A plain INSERT: lane
+    logins may not SELECT, which ON CONFLICT needs."""
     with pool.connection(timeout=timeout_s) as conn:
-        cur = conn.execute(
-            "INSERT INTO live_previews (id, lane_id, camera_id, first_seen, seen_at, key_id,"
-            " wrapped_key, sealed, plate_index, plate_fold_index, face_embedding, face_quality)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (
-                rec.id,
-                rec.lane_id,
-                rec.camera_id,
-                rec.first_seen,
-                rec.seen_at,
-                rec.key.key_id,
-                rec.key.wrapped,
-                rec.sealed,
-                rec.plate_index,
-                rec.plate_fold_index,
-                rec.face_embedding,
-                rec.face_quality,
-            ),
-        )
-        return cur.rowcount == 1
+        try:
+            conn.execute(
+                "INSERT INTO live_previews (id, lane_id, camera_id, first_seen, seen_at, key_id,"
+                " wrapped_key, sealed, plate_index, plate_fold_index, face_embedding, face_quality)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    rec.id,
+                    rec.lane_id,
+                    rec.camera_id,
+                    rec.first_seen,
+                    rec.seen_at,
+                    rec.key.key_id,
+                    rec.key.wrapped,
+                    rec.sealed,
+                    rec.plate_index,
+                    rec.plate_fold_index,
+                    rec.face_embedding,
+                    rec.face_quality,
+                ),
+            )
+        except psycopg.errors.UniqueViolation:
+            conn.rollback()
+            return False
+        return True
 
 
 def get_preview(pool: ConnectionPool, preview_id: uuid.UUID) -> PreviewRecord | None:

@@ -323,7 +323,8 @@ def search_faces(
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     sql = (
         f"SELECT {_COLS}, n.d, n.quality FROM (SELECT f.crossing_id, f.quality,"
-        " f.embedding <-> %(q)s AS d FROM faces f ORDER BY f.embedding <-> %(q)s"
+        " f.embedding <-> %(q)s AS d FROM faces f WHERE f.embedding IS NOT NULL"
+        " ORDER BY f.embedding <-> %(q)s"
         " LIMIT %(k)s) n JOIN crossings c ON c.id = n.crossing_id"
         f"{cond} ORDER BY n.d LIMIT %(limit)s"
     )

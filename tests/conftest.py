@@ -22,6 +22,13 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def ingest_all(archive) -> int:  # type: ignore[no-untyped-def]
+    """Ingest what is stored, as the officer service does (search indexes); returns the count."""
+    from lanecap.ingest import officer_ingest
+
+    return officer_ingest(archive.settings, archive.pool, archive.objects).run_all()
+
+
 @pytest.fixture(scope="session")
 def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("services")

@@ -33,7 +33,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lanecap.api import indexer
+from lanecap.api import anchoring, indexer
 from lanecap.api.errors import ApiError
 from lanecap.api.routers import (
     auth,
@@ -61,6 +61,7 @@ from storage.errors import StorageError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parents[1] / "web"
+SWEEP_S = 5.0  # ingest pass without a new-crossing notice
 
 
 def _status(err: Exception) -> tuple[int, str]:
@@ -182,34 +183,42 @@ class SecurityHeaders:
 
 
 async def _index_forever(svc: ApiServices) -> None:
+    """Ingest and index on each new crossing, and every SWEEP_S in case a notice was missed."""
     token, q = svc.feed.subscribe(None)
     try:
+        await run_in_threadpool(indexer.catch_up, svc)
         await run_in_threadpool(indexer.backfill, svc)
         while True:
-            batch = [(await q.get()).id]
+            batch = []
+            with contextlib.suppress(TimeoutError):
+                batch.append((await asyncio.wait_for(q.get(), timeout=SWEEP_S)).id)
             while not q.empty():
                 batch.append(q.get_nowait().id)
             try:
-                await run_in_threadpool(indexer.index, svc, batch)
+                await run_in_threadpool(indexer.catch_up, svc, batch)
             except (LanecapError, StorageError) as err:
-                log.warning("plate indexing failed (%s); the backfill retries", type(err).__name__)
+                log.warning("ingest failed (%s); retried at the next sweep", type(err).__name__)
     finally:
         svc.feed.unsubscribe(token)
 
 
 def create_app(settings: Settings, services: ApiServices) -> FastAPI:
-    """The ASGI app. Starting it starts the live feed (and the plate indexer for sealed
+    """The ASGI app. Starting it starts the live feed (and ingest with the plate indexer for
     crossings); stopping it stops them. `services` stay owned by the caller."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.feed.start()
         task = None
-        if services.sealed_prefixes and services.search_key is not None:
+        if services.search_key is not None:
             task = asyncio.create_task(_index_forever(services))
+        clock = asyncio.create_task(anchoring.checkpoint_forever(services, settings))
         try:
             yield
         finally:
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

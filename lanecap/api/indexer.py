@@ -1,6 +1,10 @@
-"""Keyed plate prefixes for sealed crossings, so prefix search works without clear text.
+"""Ingest and keyed plate prefixes for what lane nodes store.
 
-Runs in the officer service (the only holder of the agency private key): each new crossing
+`catch_up` first ingests new crossings (`lanecap.ingest`: blind plate indexes and searchable
+face embeddings, which lane nodes cannot compute), then adds keyed prefixes.
+
+Keyed plate prefixes make prefix search of sealed plates work without clear text. Runs in the
+officer service (the only holder of the agency private key): each new crossing
 is opened, its plate (or newest correction) turned into keyed prefix hashes
 (`storage.search.BlindPrefixes`), and stored in plate_prefixes. It opens crossings through the
 evidence reader as `system:indexer` (each audited `crossing.view`, reason "plate index").
@@ -35,6 +39,13 @@ def index(svc: ApiServices, ids: Sequence[uuid.UUID]) -> int:
         if text:
             repo.index_prefixes(svc.pool, crossing_id=cid, text=text, prefixes=prefixes)
             done += 1
+    return done
+
+
+def catch_up(svc: ApiServices, ids: Sequence[uuid.UUID] = ()) -> int:
+    """Ingest every pending crossing, then add prefixes for `ids`; returns crossings ingested."""
+    done = svc.ingest.run_all() if svc.ingest is not None else 0
+    index(svc, ids)
     return done
 
 

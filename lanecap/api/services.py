@@ -2,7 +2,8 @@
 
 The officer service holds the agency private keys (to open sealed crossings, through
 `lanecap.evidence`), the search key (blind plate index, embedding rotation) and the audit
-signing key. Plate search runs on the sealed store ("blind") when a search key is present,
+signing key. It ingests what lane nodes store (`lanecap.ingest`: blind indexes and
+searchable embeddings, which lane nodes cannot compute). Plate search runs on the sealed store ("blind") when a search key is present,
 else on clear plate_text; `sealed_prefixes` turns the keyed-prefix indexer (prefix search
 of sealed plates) on or off.
 """
@@ -21,6 +22,7 @@ from lanecap.api.evidence import KeyringReviewSealer, Opener, ReviewSealer
 from lanecap.api.live import CrossingFeed
 from lanecap.config import Settings
 from lanecap.evidence import evidence_reader
+from lanecap.ingest import Ingest
 from lanecap.matcher import Matcher
 from lanecap.security.ratelimit import SearchLimiter
 from lanecap.security.trail import AuditTrail
@@ -49,6 +51,7 @@ class ApiServices:
     face_encoder: FaceEncoder | None = None
     secure_cookies: bool = False
     sealed_prefixes: bool = True
+    ingest: Ingest | None = None
     owned: list[Any] = field(default_factory=list, repr=False)
 
     @cached_property
@@ -119,5 +122,6 @@ def build_services(
         face_encoder=face_encoder,
         secure_cookies=secure_cookies,
         sealed_prefixes=sealed_prefixes,
+        ingest=Ingest(pool, objects, reader.keys, reader.search_key, reader.trail),
         owned=[pool],
     )

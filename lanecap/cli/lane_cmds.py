@@ -27,7 +27,8 @@ from lanecap.pipeline import LanePipeline
 from lanecap.preview import LiveRead, PreviewSealer
 from lanecap.runner import RunStats, run_lane
 from lanecap.security.roles import Principal
-from lanecap.services.runtime import storage_endpoints
+from lanecap.services.lanes import LaneCredentials
+from lanecap.services.runtime import lane_credentials, storage_endpoints
 from lanecap.spool import Spool
 from storage import health as health_store
 from storage.crossings import list_crossings
@@ -81,9 +82,13 @@ def _run(
     pipeline = components.lane_pipeline(settings, lane)
     with storage_endpoints(settings) as ep:
         keys = lane_keys(settings, embedded=bool(ep.embedded))
+        creds: list[LaneCredentials] = []
 
         def connect() -> Archive:
-            archive = Archive(settings, ep, keys=keys)
+            # The lane's own logins: write its crossings, read nothing back.
+            if not creds:
+                creds.append(lane_credentials(settings, ep, lane.id))
+            archive = Archive(settings, ep, keys=keys, lane=creds[0])
             archive.register_lane(lane)
             return archive
 

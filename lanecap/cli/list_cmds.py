@@ -15,6 +15,7 @@ from lanecap.api import watchlist as wl
 from lanecap.archive import open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.evidence import audit_trail
+from lanecap.ingest import officer_ingest
 from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
 from lanecap.security.roles import Permission, Principal, authorize
@@ -177,10 +178,13 @@ def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
 @pass_ctx
 @reports_errors
 def match(ctx: Context, once: bool, interval: float) -> None:
-    """Match new crossings against the hot list and the face watch list; raise alerts."""
+    """Ingest new crossings (search indexes), match them against the hot list and the face
+    watch list, and raise alerts. Needs the officer service's keys."""
     with open_archive(ctx.settings) as a:
+        ingest = officer_ingest(ctx.settings, a.pool, a.objects)
         matcher = Matcher(a.pool)
         while True:
+            ingest.run_all()
             done = matcher.run_once()
             if once:
                 click.echo(

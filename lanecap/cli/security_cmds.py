@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import os
 import re
 import shutil
 import sys
@@ -41,8 +42,14 @@ from lanecap.security import tokens as tok
 from lanecap.security import users as usr
 from lanecap.security.roles import USER_ROLES, Principal, Role
 from lanecap.security.trail import AuditTrail
-from lanecap.services.runtime import Endpoints, storage_endpoints
-from storage import audit, holds, keystore
+from lanecap.services.lanes import lane_role
+from lanecap.services.runtime import (
+    Endpoints,
+    provision_database_login,
+    provision_s3_identity,
+    storage_endpoints,
+)
+from storage import anchors, audit, holds, keystore
 from storage.db import migrate, open_pool
 from storage.objects import ObjectStore
 
@@ -105,24 +112,77 @@ def keys_init(ctx: Context, directory: Path | None) -> None:
     click.echo(f"key directory {d}: agency key {ks.agency_key_id}")
     click.echo(f"created: {', '.join(ks.created) or 'nothing (all present)'}")
     click.echo(
-        "lane nodes need only agency.pub and search.key: `lanecap keys export-lane DIR`;"
-        " agency-*.key and audit-signing.key stay on the officer service"
+        "lane nodes need only agency.pub: `lanecap keys export-lane DIR --lane ID`;"
+        " agency-*.key, search.key and audit-signing.key stay on the officer service"
     )
 
 
 @keys.command("export-lane")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--lane",
+    "lane_id",
+    default=None,
+    help="Also provision this lane's own database login and S3 identity into DEST/lane.env.",
+)
 @pass_ctx
 @reports_errors
-def keys_export_lane(ctx: Context, dest: Path) -> None:
-    """Copy what a lane node needs (public key, search key) into DEST; nothing that opens."""
+def keys_export_lane(ctx: Context, dest: Path, lane_id: str | None) -> None:
+    """Copy what a lane node needs into DEST: the agency public key, which seals and opens
+    nothing. With --lane, the lane's own logins too (DEST/lane.env, 0600): a database login
+    that may only insert that lane's crossings and an S3 identity that may only put objects
+    under its prefix."""
     src = keys_dir(ctx.settings)
     load_sealer(src)
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for name, mode in ((AGENCY_PUBLIC, 0o644), (SEARCH_KEY, 0o600)):
-        shutil.copyfile(src / name, dest / name)
-        (dest / name).chmod(mode)
-    click.echo(f"lane keys written to {dest}: {AGENCY_PUBLIC}, {SEARCH_KEY}")
+    shutil.copyfile(src / AGENCY_PUBLIC, dest / AGENCY_PUBLIC)
+    (dest / AGENCY_PUBLIC).chmod(0o644)
+    click.echo(f"lane keys written to {dest}: {AGENCY_PUBLIC}")
+    if (dest / SEARCH_KEY).exists():
+        (dest / SEARCH_KEY).unlink()
+        click.echo(f"removed {SEARCH_KEY} from {dest}: lane nodes no longer hold it")
+    if lane_id is not None:
+        _export_lane_logins(ctx.settings, dest, lane_id)
+
+
+def _export_lane_logins(settings: Settings, dest: Path, lane_id: str) -> None:
+    with storage_endpoints(settings) as ep:
+        database_url = provision_database_login(settings, ep, lane_id)
+        access = secret = ""
+        if "seaweedfs" in ep.embedded:
+            access, secret = provision_s3_identity(settings, ep, lane_id)
+        pool = open_pool(ep.database_url, size=1)
+        try:
+            audit_trail(settings, pool).record(
+                _operator("admin"),
+                "lane.provision",
+                target=f"lane:{lane_id}",
+                detail={"role": lane_role(lane_id), "s3": bool(access)},
+            )
+        finally:
+            pool.close()
+    lines = [
+        f"# lanecap lane node {lane_id}: its own logins only (write, never read back)",
+        f"LANECAP_DATABASE_URL={database_url}",
+        f"LANECAP_S3_ENDPOINT={ep.s3_endpoint}",
+        f"LANECAP_S3_SECURE={'true' if ep.s3_secure else 'false'}",
+    ]
+    if access:
+        lines += [f"LANECAP_S3_ACCESS_KEY={access}", f"LANECAP_S3_SECRET_KEY={secret}"]
+    else:
+        lines += [
+            "# External S3: create an identity that may only s3:PutObject on",
+            f"#   arn:aws:s3:::{settings.object_store.bucket_prefix}-*/{lane_id}/*",
+            "# and set LANECAP_S3_ACCESS_KEY / LANECAP_S3_SECRET_KEY to its keys.",
+        ]
+    out = dest / "lane.env"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    out.chmod(0o600)
+    click.echo(f"lane {lane_id} logins written to {out} (0600); copy it to the lane node only")
+    if not access:
+        click.echo("S3 is external: give the lane a write-only identity (see lane.env)")
 
 
 @keys.command("rotate")
@@ -183,19 +243,21 @@ def audit_group() -> None:
 def audit_verify(ctx: Context, as_json: bool) -> None:
     """Recompute the hash chain and check signed checkpoints; exit 1 on any tampering."""
     vk = load_audit_verify_key(keys_dir(ctx.settings))
-    with storage_endpoints(ctx.settings) as ep:
-        migrate(ep.admin_url)
-        with psycopg.connect(ep.database_url) as conn:
-            r = audit.verify(conn, verify_key=vk)
+    with _store(ctx.settings) as st:
+        found = anchors.newest(st.objects)
+        with psycopg.connect(st.endpoints.database_url) as conn:
+            r = audit.verify(conn, verify_key=vk, anchors=found)
     if as_json:
         click.echo(json.dumps(r.__dict__))
     elif r.ok:
         click.echo(
             f"audit log OK: {r.entries} entries, {r.checkpoints} signed checkpoint(s),"
-            f" last seq {r.last_seq}, {r.unsigned_tail} entries after the last checkpoint"
+            f" last seq {r.last_seq}, {r.unsigned_tail} entries unsigned"
+            f" (after the last checkpoint), anchored up to seq {r.anchored_seq or 0}"
         )
     else:
         click.echo(f"audit log FAILED at seq {r.first_bad_seq}: {r.problem}", err=True)
+        click.echo(f"{r.unsigned_tail} entries unsigned", err=True)
     if not r.ok:
         sys.exit(1)
 
@@ -204,9 +266,13 @@ def audit_verify(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 @reports_errors
 def audit_checkpoint(ctx: Context) -> None:
-    """Sign the newest entry (needs audit-signing.key)."""
+    """Sign the newest entry and anchor it in S3 (needs audit-signing.key)."""
     with _store(ctx.settings) as st:
-        cp = st.trail.checkpoint()
+        st.trail.checkpoint()
+        key = st.trail.signing_key
+        assert key is not None
+        days = ctx.settings.security.audit_anchor_days
+        cp = anchors.checkpoint_and_anchor(st.pool, st.objects, key, days=days)
     click.echo("audit log is empty" if cp is None else f"checkpoint signed at seq {cp.seq}")
 
 

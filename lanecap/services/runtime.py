@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lanecap.config import Settings
 from lanecap.errors import ServiceError
+from lanecap.services.lanes import LaneCredentials, derive, lane_role
 from lanecap.services.postgres import APP_USER, EmbeddedPostgres
 from lanecap.services.seaweed import EmbeddedSeaweed
 from lanecap.services.state import load_or_create
@@ -109,3 +111,65 @@ def storage_endpoints(settings: Settings, *, keep_running: bool = False) -> Iter
         if not keep_running:
             for svc in reversed(started):
                 svc.stop()
+
+
+def lane_credentials(settings: Settings, ep: Endpoints, lane_id: str) -> LaneCredentials:
+    """The lane node's own logins. An embedded service: provision this lane's PostgreSQL
+    role or write-only S3 identity (idempotent) with the owner's credentials this process
+    holds. An external service: what is configured is the lane's own login (an operator
+    provisioned it with `lanecap keys export-lane DIR --lane ID`); the node needs no more."""
+    database_url, access, secret = ep.database_url, ep.s3_access_key, ep.s3_secret_key
+    if "postgres" in ep.embedded:
+        database_url = provision_database_login(settings, ep, lane_id)
+    if "seaweedfs" in ep.embedded:
+        access, secret = provision_s3_identity(settings, ep, lane_id)
+    return LaneCredentials(
+        lane_id=lane_id,
+        database_url=database_url,
+        s3_endpoint=ep.s3_endpoint,
+        s3_access_key=access,
+        s3_secret_key=secret,
+        s3_secure=ep.s3_secure,
+        s3_region=ep.s3_region,
+    )
+
+
+def provision_database_login(settings: Settings, ep: Endpoints, lane_id: str) -> str:
+    """Create or update a lane's PostgreSQL login with the schema owner's URL; returns the
+    lane's database URL. The embedded server's password derives from the lane seed (the same
+    each time); an external database gets a fresh random one each time."""
+    from psycopg.conninfo import make_conninfo
+
+    from storage.db import migrate
+    from storage.roles import provision_lane_login
+
+    if "postgres" in ep.embedded:
+        seed = load_or_create(settings.data_dir.resolve() / "services.json").lane_seed
+        password = derive(seed, "pg", lane_id)
+    else:
+        password = secrets.token_hex(24)
+    role = lane_role(lane_id)
+    migrate(ep.admin_url)
+    provision_lane_login(ep.admin_url, lane_id=lane_id, role=role, password=password)
+    return make_conninfo(ep.database_url, user=role, password=password)
+
+
+def provision_s3_identity(settings: Settings, ep: Endpoints, lane_id: str) -> tuple[str, str]:
+    """The embedded SeaweedFS's write-only identity for a lane (PutObject under the lane's
+    prefix only); keys derive from the lane seed. Creates the buckets first."""
+    from storage.objects import ObjectStore
+
+    store = ObjectStore(
+        endpoint=ep.s3_endpoint,
+        access_key=ep.s3_access_key,
+        secret_key=ep.s3_secret_key,
+        secure=ep.s3_secure,
+        region=ep.s3_region,
+        bucket_prefix=settings.object_store.bucket_prefix,
+    )
+    store.ensure_buckets(object_lock=True)
+    seed = load_or_create(settings.data_dir.resolve() / "services.json").lane_seed
+    access = "ln" + derive(seed, "s3-access", lane_id, length=18)
+    secret = derive(seed, "s3-secret", lane_id, length=40)
+    embedded_pair(settings)[1].provision_lane(lane_id, access, secret, store.bucket_names())
+    return access, secret

@@ -31,6 +31,7 @@ from lanecap.api.testing import (
     make_account,
 )
 from lanecap.config import LaneConfig
+from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import plate_index_rows
 from lanecap.preview import PreviewSealer
 from lanecap.security.tokens import create_token
@@ -116,12 +117,14 @@ def _wait_indexed(svc: ApiServices, ids: list[uuid.UUID], timeout: float = 10) -
     while time.monotonic() < deadline:
         with svc.pool.connection() as conn:
             row = conn.execute(
-                "SELECT count(*) FROM plate_prefixes WHERE crossing_id = ANY(%s)", (ids,)
+                "SELECT (SELECT count(*) FROM plate_prefixes WHERE crossing_id = ANY(%s)),"
+                " (SELECT count(*) FROM crossings WHERE id = ANY(%s) AND indexed_at IS NOT NULL)",
+                (ids, ids),
             ).fetchone()
-        if row and row[0] == len(ids):
+        if row and row[0] == row[1] == len(ids):
             return
         time.sleep(0.05)
-    raise AssertionError("sealed crossings were not indexed")
+    raise AssertionError("the service did not ingest and index the crossings")
 
 
 # Authentication and roles ------------------------------------------------------------------
@@ -459,8 +462,10 @@ def test_face_search_by_photo(api, officer, archive) -> None:  # type: ignore[no
 
     target = crossing(LANE, "FACE001", face_seed=4242)
     archive.store(target)
-    for seed in (4243, 4244):
-        archive.store(crossing(LANE, f"FACE{seed}", face_seed=seed))
+    others = [crossing(LANE, f"FACE{seed}", face_seed=seed) for seed in (4243, 4244)]
+    for o in others:
+        archive.store(o)
+    _wait_indexed(api[0], [target.id] + [o.id for o in others])
     ok, png = cv2.imencode(".png", face_image(4242))
     assert ok
     r = officer.post(
@@ -599,6 +604,7 @@ def test_lane_health_and_blurred_preview_for_contractors(api, contractor, archiv
 def test_pages_render_for_an_officer(api, officer, archive) -> None:  # type: ignore[no-untyped-def]
     c = crossing(LANE, "PAGE123", face_seed=3)
     archive.store(c)
+    _wait_indexed(api[0], [c.id])
     html = {"accept": "text/html"}
     booth = officer.get(f"/booth?lane={LANE}", headers=html)
     assert booth.status_code == 200 and "PAGE123" in booth.text
@@ -754,7 +760,7 @@ def test_booth_preview_shows_the_driver_and_a_face_watch_list_match(api, officer
     watchlist.add_face(
         svc.pool,
         label="wanted driver",
-        embedding=archive.keys.search.protect_embedding(embedding_for(777)),
+        embedding=load_search_key(keys_dir(archive.settings)).protect_embedding(embedding_for(777)),
         reason="case 31",
         created_by="t",
     )
@@ -777,7 +783,7 @@ def test_booth_preview_shows_the_driver_and_a_face_watch_list_match(api, officer
     ]
     assert miss["alert"] is False
     assert [(m["kind"], m["decision"]) for m in miss["matches"]] == [("face", "no_match")]
-    # the searchable embedding is the key-rotated one, never the encoder's output
+    # the lane stored no searchable embedding (it holds no search key): the officer service
+    # computed the key-rotated probe from the sealed encoding when it showed the preview
     raw = get_preview(svc.pool, wanted.id)
-    assert raw is not None and raw.face_embedding is not None
-    assert not np.allclose(raw.face_embedding, embedding_for(777), atol=1e-3)
+    assert raw is not None and raw.face_embedding is None and raw.plate_index is None

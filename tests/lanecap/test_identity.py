@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ingest_all
 from lanecap.api.testing import CodeFaceEncoder, crossing, face_image
 from lanecap.config import LaneConfig
 from lanecap.evidence import evidence_reader
@@ -32,6 +33,7 @@ def stored(archive):  # type: ignore[no-untyped-def]
     }
     for c in cs.values():
         assert archive.store(c)
+    assert ingest_all(archive) >= len(cs)
     return cs
 
 

@@ -15,6 +15,7 @@ from recognition.plates.hotlist import fold
 from storage import crossings as repo
 from storage import watchlist
 from storage.crypto import SearchKey
+from tests.conftest import ingest_all
 
 SEARCH = SearchKey(secrets.token_bytes(32))
 
@@ -94,6 +95,9 @@ def test_plate_hot_list_exact_confusable_fuzzy_and_expiry(archive) -> None:  # t
     ids = {plate: _crossing(archive, plate) for plate in [*cases, "ZZZ999", "OLD999"]}
     ids["none"] = _crossing(archive, None)
     Matcher(archive.pool).run_once(limit=1000)
+    assert all(_matches(archive, i) == [] for i in ids.values())  # not ingested yet: waits
+    assert ingest_all(archive) >= len(ids)
+    Matcher(archive.pool).run_once(limit=1000)
     for plate, kind in cases.items():
         assert _matches(archive, ids[plate]) == [("plate", "match", kind)], plate
     assert _matches(archive, ids["ZZZ999"]) == []
@@ -130,6 +134,7 @@ def test_face_watch_list_match_no_match_unknown(archive) -> None:  # type: ignor
     a = _crossing(archive, None, face=same)
     b = _crossing(archive, None, face=other)
     c = _crossing(archive, None, face=same, quality=0.2)
+    ingest_all(archive)
     Matcher(archive.pool, operating_point=point).run_once(limit=1000)
     assert [m[:2] for m in _matches(archive, a)] == [("face", "match")]
     assert [m[:2] for m in _matches(archive, b)] == [("face", "no_match")]

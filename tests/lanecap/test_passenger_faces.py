@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from capture.types import Frame
+from tests.conftest import ingest_all
 from lanecap.config import LaneConfig
 from lanecap.evidence import evidence_reader
+from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
 from lanecap.pipeline import Crossing, LanePipeline
 from lanecap.security.roles import Principal
@@ -90,6 +92,7 @@ def _drive(
         pipe.process(Frame("pax-drv", i, t0 + 0.2 * i, frame))
     (crossing,) = pipe.finish()
     assert archive.store(crossing)
+    assert ingest_all(archive) >= 1
     return crossing, frame, driver, passenger
 
 
@@ -103,7 +106,7 @@ def _faces(archive: Any, cid: uuid.UUID) -> list[tuple[str, int | None]]:
 
 def _near(archive: Any, vec: np.ndarray) -> int:
     """Stored faces (any crossing) within 1e-3 of this encoding's searchable form."""
-    probe = archive.keys.search.protect_embedding(vec)
+    probe = load_search_key(keys_dir(archive.settings)).protect_embedding(vec)
     with archive.pool.connection() as conn:
         row = conn.execute(
             "SELECT count(*) FROM faces WHERE embedding <-> %s < 1e-3", (probe,)
@@ -115,7 +118,7 @@ def _enrol(archive: Any, vec: np.ndarray) -> None:
     watchlist.add_face(
         archive.pool,
         label="wanted passenger",
-        embedding=archive.keys.search.protect_embedding(vec),
+        embedding=load_search_key(keys_dir(archive.settings)).protect_embedding(vec),
         reason="case P-1",
         created_by="test",
     )

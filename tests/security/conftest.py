@@ -27,6 +27,7 @@ from lanecap.security.roles import Principal
 from lanecap.services.runtime import Endpoints
 from recognition.plates.vote import Vote
 from recognition.types import Box, FaceObservation, PlateDetection, PlateRead
+from tests.conftest import ingest_all
 
 OFFICER = Principal(name="olivia", role="officer")
 SUPERVISOR = Principal(name="sam", role="supervisor")
@@ -59,6 +60,10 @@ class SecureEnv:
                 pool=self.archive.pool, trail=trail, per_hour=per_hour, flag_per_day=flag_per_day
             ),
         )
+
+    def ingest(self) -> int:
+        """What the officer service does after lane nodes store: compute search indexes."""
+        return ingest_all(self.archive)
 
     def lane(self, lane_id: str = "sec-lane") -> str:
         self.archive.register_lane(
@@ -99,7 +104,7 @@ def secure_env(
         database_url=_db_url(endpoints.database_url, dbname),
         admin_url=_db_url(endpoints.admin_url, dbname),
     )
-    lane_keys = LaneKeys(sealer=load_sealer(keys_dir), search=load_search_key(keys_dir))
+    lane_keys = LaneKeys(sealer=load_sealer(keys_dir))
     archive = Archive(s, ep, keys=lane_keys)
     yield SecureEnv(settings=s, endpoints=ep, archive=archive, keys_dir=keys_dir, dbname=dbname)
     archive.close()

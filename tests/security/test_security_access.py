@@ -42,6 +42,7 @@ def stored(secure_env: SecureEnv) -> dict[str, object]:
     c = make_crossing(lane, plate=PLATE, encoding=enc, seed=31)
     other = make_crossing(lane, plate="OTH1234", seed=41)
     assert secure_env.archive.store(c) and secure_env.archive.store(other)
+    assert secure_env.ingest() >= 2
     return {"id": c.id, "other": other.id, "encoding": enc}
 
 

@@ -115,6 +115,7 @@ def test_plaintext_never_reaches_s3_database_files_or_logs(
     ]
     embedding = np.asarray(c.driver.face.encoding, dtype="<f4").tobytes()
     assert env.archive.store(c) is True
+    assert env.ingest() >= 1  # the officer service's indexes are not plaintext either
 
     needles = [PLATE_MARKER.encode(), embedding[:32]]
     needles += [j[len(j) // 2 : len(j) // 2 + 48] for j in jpegs]  # a window of each crop
@@ -180,7 +181,7 @@ def test_rotation_rewraps_keys_without_reupload(secure_env: SecureEnv, tmp_path:
     assert after == etags == [s for _, _, s in before]  # not one object re-uploaded
     # Lane nodes get the new public key; the module's archive seals to it from now on.
     assert env.archive.keys is not None
-    env.archive.keys = LaneKeys(sealer=load_sealer(env.keys_dir), search=env.archive.keys.search)
+    env.archive.keys = LaneKeys(sealer=load_sealer(env.keys_dir))
 
 
 def test_leftovers_of_a_write_that_never_committed_are_replaced(secure_env: SecureEnv) -> None:

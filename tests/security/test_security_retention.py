@@ -63,6 +63,7 @@ def test_retention_purges_consistently_and_keeps_what_it_must(secure_env: Secure
     recent = make_crossing(lane, plate="NEW0005", seed=55)
     for c in (old, faces_old, hit, held, recent):
         assert env.archive.store(c)
+    env.ingest()
     with env.archive.pool.connection() as conn:
         conn.execute(
             "INSERT INTO matches (crossing_id, kind, decision) VALUES (%s, 'plate', 'match')",

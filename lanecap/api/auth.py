@@ -2,8 +2,10 @@
 
 People log in with name + password + TOTP (the security core, `lanecap.security.users`) and
 get a session: an HMAC-signed token (`s1.<payload>.<mac>`, 8 h by default) sent back as an
-HttpOnly, SameSite=Strict cookie (Secure under TLS) and in the login response for API
-clients (`Authorization: Bearer s1...`). Lane nodes use their `lct_...` tokens
+HttpOnly, SameSite=Strict cookie (Secure over HTTPS: TLS in `serve`, a trusted proxy's
+X-Forwarded-Proto, or `api.behind_tls_proxy`) and in the login response for API clients
+(`Authorization: Bearer s1...`). Failed sign-ins are throttled per name and per client
+address (`lanecap.security.throttle`: 429 with Retry-After, never a disabled account). Lane nodes use their `lct_...` tokens
 (`lanecap.security.tokens`). Every request re-reads the user's role and disabled flag, so
 disabling a user ends their sessions at once. With a pool (the service), each session is
 also a row (table sessions, keyed hash of its id): logout revokes it for good, and with the
@@ -35,6 +37,7 @@ from psycopg_pool import ConnectionPool
 from lanecap.api.errors import CsrfRejected
 from lanecap.security.errors import AuthenticationFailed
 from lanecap.security.roles import USER_ROLES, Permission, Principal, Role, authorize, can
+from lanecap.security.throttle import ThrottlePolicy
 from lanecap.security.tokens import verify_token
 from lanecap.security.trail import AuditTrail
 from lanecap.security.users import authenticate
@@ -46,8 +49,11 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Authenticator(Protocol):
-    def login(self, *, name: str, password: str, totp_code: str) -> Principal:
-        """The user's principal; AuthenticationFailed (audited) otherwise."""
+    def login(
+        self, *, name: str, password: str, totp_code: str, address: str | None = None
+    ) -> Principal:
+        """The user's principal; AuthenticationFailed (audited) otherwise, LoginThrottled
+        while the name or the client `address` is refused."""
         ...
 
     def lane_token(self, token: str) -> Principal:
@@ -65,16 +71,19 @@ class SecurityCoreAuth:
 
     pool: ConnectionPool = field(repr=False)
     trail: AuditTrail
-    max_failed: int = 8
+    policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
-    def login(self, *, name: str, password: str, totp_code: str) -> Principal:
+    def login(
+        self, *, name: str, password: str, totp_code: str, address: str | None = None
+    ) -> Principal:
         return authenticate(
             self.pool,
             self.trail,
             name=name,
             password=password,
             totp_code=totp_code,
-            max_failed=self.max_failed,
+            address=address,
+            policy=self.policy,
         )
 
     def lane_token(self, token: str) -> Principal:
@@ -165,6 +174,15 @@ class Sessions:
 
     def csrf(self, token: str) -> str:
         return hmac.new(self.secret, b"csrf:" + token.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def over_https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (TLS here, a trusted proxy's
+    X-Forwarded-Proto through uvicorn's proxy headers, or `api.behind_tls_proxy`)."""
+    if request.url.scheme == "https":
+        return True
+    settings = getattr(request.app.state, "settings", None)
+    return bool(settings is not None and settings.api.behind_tls_proxy)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from lanecap.api.errors import BadRequest
+from lanecap.api.images import check_upload
 from recognition.types import Image
 
 Box = tuple[float, float, float, float]
@@ -62,12 +63,18 @@ def _blur_box(img: Any, box: Box, pad: float = 0.2) -> None:
 
 
 def decode_image(data: bytes) -> Image | None:
-    """A BGR uint8 image from JPEG/PNG bytes; None when it does not decode."""
+    """A BGR uint8 image from JPEG/PNG bytes; None when it does not decode. The header is
+    checked first (`lanecap.api.images`): empty, not JPEG/PNG, or over the pixel limit is
+    refused before decoding."""
+    if check_upload(data) is None:
+        return None
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     return None if img is None else np.asarray(img, dtype=np.uint8)
 
 
 def blur_preview(data: bytes, *, boxes: Iterable[Box] = (), max_side: int = 960) -> Blurred:
+    if check_upload(data) is None:
+        raise BadRequest("the preview is not a decodable image")
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise BadRequest("the preview is not a decodable image")

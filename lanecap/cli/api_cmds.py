@@ -68,11 +68,12 @@ def serve(
             hint="give --certfile and --keyfile, or listen on 127.0.0.1 behind a TLS proxy",
         )
     settings = ctx.settings
+    proxied = settings.api.behind_tls_proxy  # Secure cookies, HSTS, trusted X-Forwarded-*
     with storage_endpoints(settings) as endpoints:
         services = build_services(
             settings,
             endpoints,
-            secure_cookies=tls,
+            secure_cookies=tls or proxied,
             session_ttl_s=int(session_hours * 3600),
             load_face_encoder=face_search,
         )
@@ -89,7 +90,8 @@ def serve(
                 ssl_certfile=str(certfile) if certfile else None,
                 ssl_keyfile=str(keyfile) if keyfile else None,
                 log_level="warning",
-                proxy_headers=False,
+                proxy_headers=proxied,
+                forwarded_allow_ips=list(settings.api.forwarded_allow_ips) if proxied else None,
                 server_header=False,
                 timeout_graceful_shutdown=3,
             )

@@ -1,7 +1,10 @@
-"""People: argon2id password hashes, a TOTP second factor for everyone, disable, lockout.
+"""People: argon2id password hashes, a TOTP second factor for everyone, disable, enable.
 
-`authenticate` never says which factor was wrong, audits every attempt (never the
-password or code), and disables the account after `max_failed` failures in a row.
+`authenticate` never says which factor was wrong and audits every attempt it checks (never
+the password or code). Failures are throttled per name and per client address
+(`lanecap.security.throttle`): past a limit, sign-ins are refused for a growing while, but an
+account is never disabled by failures, so nobody locks an officer out for good. Disabling is
+an admin's act (`disable_user`); `enable_user` undoes it and clears the name's throttle.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from lanecap.security import throttle
 from lanecap.security.errors import AuthenticationFailed, SecurityError
 from lanecap.security.roles import USER_ROLES, Principal, Role
+from lanecap.security.throttle import ThrottlePolicy
 from lanecap.security.trail import AuditTrail
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ NAME = re.compile(r"^[a-z][a-z0-9._-]{1,39}$")
 MIN_PASSWORD = 12
 ISSUER = "lanecap"
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+DEFAULT_POLICY = ThrottlePolicy()
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,26 @@ def disable_user(
     trail.record(by, "user.disable", target=f"user:{name}")
 
 
+def enable_user(pool: ConnectionPool, trail: AuditTrail, *, by: Principal | str, name: str) -> None:
+    """Re-enable a user and clear the name's sign-in throttle (audited as user.enable)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "UPDATE users u SET disabled = false, failed_logins = 0"
+            " FROM (SELECT name, disabled FROM users WHERE name = %s FOR UPDATE) old"
+            " WHERE u.name = old.name RETURNING old.disabled",
+            (name,),
+        ).fetchone()
+    if row is None:
+        raise SecurityError(f"no user {name}")
+    cleared = throttle.clear_user(pool, user=name)
+    trail.record(
+        by,
+        "user.enable",
+        target=f"user:{name}",
+        detail={"was_disabled": bool(row[0]), "throttle_cleared": cleared},
+    )
+
+
 def authenticate(
     pool: ConnectionPool,
     trail: AuditTrail,
@@ -103,11 +129,16 @@ def authenticate(
     name: str,
     password: str,
     totp_code: str,
-    max_failed: int = 8,
+    address: str | None = None,
+    policy: ThrottlePolicy = DEFAULT_POLICY,
     now: float | None = None,
 ) -> Principal:
-    """Password + TOTP; the Principal on success, AuthenticationFailed otherwise."""
-    actor = f"user:{name}" if NAME.match(name) else "user:?"
+    """Password + TOTP from a client `address`; the Principal on success, AuthenticationFailed
+    otherwise, LoginThrottled (nothing checked) while the name or the address is refused."""
+    valid_name = bool(NAME.match(name))
+    actor = f"user:{name}" if valid_name else "user:?"
+    t = time.time() if now is None else now
+    throttle.check(pool, user=name if valid_name else None, address=address, now=t)
     with pool.connection() as conn:
         row = conn.execute(
             "SELECT role, password_hash, totp_secret, disabled, totp_last_step FROM users"
@@ -124,7 +155,6 @@ def authenticate(
         except (VerificationError, InvalidHashError):
             pw_ok = False
         totp = pyotp.TOTP(secret)
-        t = time.time() if now is None else now
         for drift in (0, -1, 1):  # one step of clock drift either way
             at = t + drift * totp.interval
             if totp.verify(totp_code, for_time=at):
@@ -133,21 +163,18 @@ def authenticate(
         ok = pw_ok and step > last_step  # a code is good once (no replay)
     else:
         _hasher.hash(password)  # same cost whether or not the user exists
-    with pool.connection() as conn:
-        if ok:
-            conn.execute(
-                "UPDATE users SET failed_logins = 0, last_login_at = now(), totp_last_step = %s"
-                " WHERE name = %s",
-                (step, name),
-            )
-        elif row is not None:
-            conn.execute(
-                "UPDATE users SET failed_logins = failed_logins + 1,"
-                " disabled = disabled OR failed_logins + 1 >= %s WHERE name = %s",
-                (max_failed, name),
-            )
     if not ok or row is None:
         trail.record(actor, "login.failed", target=actor)
+        throttle.record_failure(
+            pool, trail, policy, user=name if valid_name else None, address=address, now=t
+        )
         raise AuthenticationFailed()
+    with pool.connection() as conn:
+        conn.execute(
+            "UPDATE users SET failed_logins = 0, last_login_at = now(), totp_last_step = %s"
+            " WHERE name = %s",
+            (step, name),
+        )
+    throttle.clear_user(pool, user=name)
     trail.record(actor, "login", target=actor)
     return Principal(name=name, role=row[0], kind="user")

@@ -28,6 +28,7 @@ from lanecap.security.roles import (
     authorize_lane,
     permissions,
 )
+from lanecap.security.throttle import LoginThrottled, ThrottlePolicy
 from lanecap.security.trail import AuditTrail
 
 from .conftest import ADMIN, AUDITOR, CONTRACTOR, OFFICER, SUPERVISOR, SecureEnv, make_crossing
@@ -193,6 +194,7 @@ def test_users_argon2_totp_replay_and_lockout(secure_env: SecureEnv) -> None:
         users.authenticate(pool, trail, name="olivia", password=pw, totp_code="000000", now=later)
     with pytest.raises(SecurityError, match="at least 12"):
         users.add_user(pool, trail, by=ADMIN, name="weak", role="officer", password="short")
+    policy = ThrottlePolicy(per_user=5, lock_s=30)  # the replay and the bad code count too
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
             users.authenticate(
@@ -202,16 +204,24 @@ def test_users_argon2_totp_replay_and_lockout(secure_env: SecureEnv) -> None:
                 password="wrong password!",
                 totp_code=totp.at(later),
                 now=later,
-                max_failed=3,
+                policy=policy,
             )
-    with pytest.raises(AuthenticationFailed):  # locked: even the right factors fail now
+    with pytest.raises(LoginThrottled):  # throttled: even the right factors are refused now
         users.authenticate(
             pool, trail, name="olivia", password=pw, totp_code=totp.at(later), now=later
         )
-    assert [u.disabled for u in users.list_users(pool) if u.name == "olivia"] == [True]
+    # ... for a while only: failures never disable the account
+    assert [u.disabled for u in users.list_users(pool) if u.name == "olivia"] == [False]
+    after = later + 31
+    users.authenticate(pool, trail, name="olivia", password=pw, totp_code=totp.at(after), now=after)
     with psycopg.connect(secure_env.endpoints.database_url) as conn:
         logins = conn.execute(
             "SELECT action, count(*) FROM audit_events WHERE actor = 'user:olivia' AND action LIKE 'login%'"
             " GROUP BY action"
         ).fetchall()
-    assert dict(logins) == {"login": 1, "login.failed": 6}
+        locks = conn.execute(
+            "SELECT count(*) FROM audit_events WHERE action = 'login.locked'"
+            " AND target = 'user:olivia'"
+        ).fetchone()
+    assert dict(logins) == {"login": 2, "login.failed": 5}
+    assert locks == (1,)

@@ -1,11 +1,15 @@
-"""Login (password + TOTP), logout, and who am I."""
+"""Login (password + TOTP), logout, and who am I.
+
+Sign-in is throttled per name and per client address (429 with Retry-After); the client
+address is the peer's, or a trusted TLS proxy's X-Forwarded-For (`api.forwarded_allow_ips`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from lanecap.api.auth import COOKIE
+from lanecap.api.auth import COOKIE, over_https
 from lanecap.api.deps import AnyCaller, Services
 from lanecap.api.schemas.auth import LoginRequest, LoginResponse, Me
 from lanecap.api.schemas.common import ERROR_RESPONSES
@@ -23,10 +27,21 @@ def me_of(p: Principal) -> Me:
     )
 
 
-@router.post("/login", response_model=LoginResponse, summary="Sign in (no auth needed)")
-async def login(body: LoginRequest, response: Response, svc: Services) -> LoginResponse:
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    summary="Sign in (no auth needed)",
+    responses={429: {"description": "Too many failed sign-ins; see Retry-After"}},
+)
+async def login(
+    body: LoginRequest, request: Request, response: Response, svc: Services
+) -> LoginResponse:
     principal = await run_in_threadpool(
-        svc.auth.login, name=body.name, password=body.password, totp_code=body.totp
+        svc.auth.login,
+        name=body.name,
+        password=body.password,
+        totp_code=body.totp,
+        address=request.client.host if request.client else None,
     )
     token = svc.sessions.issue(principal)
     response.set_cookie(
@@ -35,7 +50,7 @@ async def login(body: LoginRequest, response: Response, svc: Services) -> LoginR
         max_age=svc.sessions.ttl_s,
         httponly=True,
         samesite="strict",
-        secure=svc.secure_cookies,
+        secure=svc.secure_cookies or over_https(request),
         path="/",
     )
     return LoginResponse(
@@ -47,12 +62,18 @@ async def login(body: LoginRequest, response: Response, svc: Services) -> LoginR
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-def logout(who: AnyCaller, svc: Services) -> Response:
+def logout(who: AnyCaller, request: Request, svc: Services) -> Response:
     svc.trail.record(who.principal, "logout", target=who.principal.actor)
     if who.session is not None:
         svc.sessions.end(who.session)
     response = Response(status_code=204)
-    response.delete_cookie(COOKIE, path="/", samesite="strict", httponly=True)
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        samesite="strict",
+        httponly=True,
+        secure=svc.secure_cookies or over_https(request),
+    )
     return response
 
 

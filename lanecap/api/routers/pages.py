@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -59,11 +60,35 @@ def render(request: Request, name: str, who: Principal, ctx: dict[str, Any]) -> 
     return response
 
 
+_NEXT_MAX = 2000
+
+
+def safe_next(target: str) -> str:
+    """Where to go after signing in: a path on this site, else "/".
+
+    Only an absolute path with one leading slash, no backslash (browsers read "/\\evil" as
+    "//evil"), no white-space or control character (browsers drop tabs and newlines, so "/",
+    tab, "/evil" becomes "//evil") and no scheme or host; the same once percent-decoded
+    ("/%5Cevil", "/%2F/evil"), in case a proxy decodes it on the way."""
+    if not target or len(target) > _NEXT_MAX:
+        return "/"
+    if any(ch.isspace() or not ch.isprintable() for ch in target):
+        return "/"
+    decoded = "".join(ch for ch in unquote(target) if ch not in "\t\n\r")
+    for candidate in (target, decoded):
+        if not candidate.startswith("/") or candidate.startswith("//") or "\\" in candidate:
+            return "/"
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return "/"
+    return target
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    safe_next = next if next.startswith("/") and not next.startswith("//") else "/"
+    safe = safe_next(next)
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, "login.html", {"me": None, "next": safe_next, "page": "login", "nav": []}
+        request, "login.html", {"me": None, "next": safe, "page": "login", "nav": []}
     )
     return response
 
@@ -169,7 +194,7 @@ def crossing_page(
 
 @router.get("/lists", response_class=HTMLResponse)
 def lists_page(request: Request, who: ListManager, svc: Services) -> HTMLResponse:
-    return render(request, "lists", who, {"entries": wl.entries(svc.pool)})
+    return render(request, "lists", who, {"entries": wl.entries(svc.pool, search=svc.search_key)})
 
 
 @router.get("/health", response_class=HTMLResponse)

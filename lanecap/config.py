@@ -6,6 +6,7 @@ files named in it, never from the config file's text.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -145,8 +146,60 @@ class SecurityConfig(_Model):
     flag_searches_per_day: int = Field(
         default=300, ge=1, le=100000, description="Daily searches that flag a user for review."
     )
+    reads_per_hour: int = Field(
+        default=600,
+        ge=1,
+        le=100000,
+        description=(
+            "Traveller-data reads a user may make per hour, API and CLI together: each search,"
+            " crossing opened (booth row, search hit, detail, CLI list row), crop, live preview,"
+            " 1:1 check and export is one. Above it reads are refused (HTTP 429, Retry-After)."
+        ),
+    )
+    flag_reads_per_day: int = Field(
+        default=3000,
+        ge=1,
+        le=1000000,
+        description="Reads in a day that flag a user for review (read.volume_flagged).",
+    )
+    flag_reads_per_minute: int = Field(
+        default=100,
+        ge=1,
+        le=100000,
+        description="Reads within a minute that flag a burst for review (read.burst_flagged).",
+    )
     max_failed_logins: int = Field(
-        default=8, ge=1, le=100, description="Failed logins after which an account is disabled."
+        default=8,
+        ge=1,
+        le=100,
+        description=(
+            "Failed sign-ins for one user name (from any address) after which its sign-ins are"
+            " refused for a while; an account is never disabled by failures."
+        ),
+    )
+    max_failed_logins_per_address: int = Field(
+        default=20,
+        ge=1,
+        le=10000,
+        description="Failed sign-ins from one client address (IPv6: its /64) before it is refused.",
+    )
+    login_lock_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="First refusal window past a limit; it doubles with each further failure.",
+    )
+    login_lock_max_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=86400,
+        description="Longest refusal window (caps the doubling).",
+    )
+    login_failures_forget_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=604800,
+        description="Failures are forgotten after this long without another failure.",
     )
     token_days: int = Field(default=365, ge=1, le=3650, description="Lane token lifetime.")
     checkpoint_every: int = Field(
@@ -176,6 +229,58 @@ class SecurityConfig(_Model):
             " are blurred and their encodings discarded."
         ),
     )
+
+
+class ApiConfig(_Model):
+    behind_tls_proxy: bool = Field(
+        default=False,
+        description=(
+            "`serve` runs behind a proxy that terminates TLS: cookies are Secure, responses"
+            " carry Strict-Transport-Security, and X-Forwarded-For/-Proto are trusted from"
+            " `forwarded_allow_ips` only (client addresses for sign-in throttling)."
+        ),
+    )
+    forwarded_allow_ips: tuple[str, ...] = Field(
+        default=("127.0.0.1", "::1"),
+        min_length=1,
+        description="Addresses or networks of the TLS proxy (never '*').",
+    )
+    hsts_max_age_s: int = Field(
+        default=31536000,
+        ge=300,
+        le=63072000,
+        description="Strict-Transport-Security max-age for responses served over HTTPS.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest request body (JSON, sign-in) before routing and authentication.",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="Largest request body of the routes that take a file (photos, frames, CSV).",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        ge=10_000,
+        le=400_000_000,
+        description="Largest uploaded image (width x height, from its header) that is decoded.",
+    )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (a proxy's address; never '*')"
+                ) from None
+        return v
 
 
 class RecognitionConfig(_Model):
@@ -234,6 +339,7 @@ class Settings(_Model):
     recognition: RecognitionConfig = RecognitionConfig()
     keys: KeysConfig = KeysConfig()
     security: SecurityConfig = SecurityConfig()
+    api: ApiConfig = ApiConfig()
     spool_max_mb: int = Field(
         default=2048, ge=1, le=1_000_000, description="Local store-and-forward spool bound (MiB)."
     )

@@ -28,8 +28,9 @@ from lanecap.keys import (
     load_keyring,
     load_search_key,
 )
-from lanecap.security.errors import Forbidden, ReasonRequired, SecurityError
+from lanecap.security.errors import Forbidden, SecurityError
 from lanecap.security.ratelimit import SearchLimiter
+from lanecap.security.reason_text import require_letters
 from lanecap.security.roles import Permission, Principal, can
 from lanecap.security.trail import AuditTrail
 from recognition.plates.hotlist import fold
@@ -122,10 +123,7 @@ class Export:
 
 
 def _reason(action: str, reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise ReasonRequired(action)
-    return reason
+    return require_letters(reason, action=action)
 
 
 @dataclass
@@ -263,6 +261,7 @@ class EvidenceReader:
         """The crossing with its plate text decrypted (audited as crossing.view)."""
         target = f"crossing:{crossing_id}"
         self._allow(principal, Permission.CROSSING_VIEW, target)
+        self.limiter.admit(principal)
         self.trail.record(principal, "crossing.view", target=target, reason=reason.strip())
         return self._detail(crossing_id)
 
@@ -276,6 +275,7 @@ class EvidenceReader:
         rec = previews.get_preview(self.pool, preview_id)
         if rec is None:
             return None
+        self.limiter.admit(principal)
         self.trail.record(principal, "preview.view", target=target, reason=reason.strip())
         data = json.loads(
             self.keys.unwrap(rec.key).decrypt(rec.sealed, slot=previews.preview_slot(preview_id))
@@ -331,6 +331,7 @@ class EvidenceReader:
             )
         target = f"crossing:{crossing_id}/{kind}"
         self._allow(principal, Permission.IMAGE_VIEW, target)
+        self.limiter.admit(principal)
         self.trail.record(principal, "image.view", target=target, reason=reason.strip())
         return self._object(crossing_id, kind)
 
@@ -340,6 +341,7 @@ class EvidenceReader:
         self._allow(principal, Permission.EXPORT, target)
         reason = _reason("export", reason)
         detail = self._detail_kinds(crossing_id)
+        self.limiter.admit(principal)
         self.trail.record(
             principal, "export", target=target, reason=reason, detail={"kinds": list(detail)}
         )
@@ -365,6 +367,7 @@ class EvidenceReader:
         target = f"crossing:{crossing_id}/face_embedding"
         self._allow(principal, Permission.IMAGE_VIEW, target)
         why = _reason("face.verify", reason)
+        self.limiter.admit(principal)
         self.trail.record(principal, "face.verify", target=target, reason=why)
         with self.pool.connection() as conn:
             row = conn.execute(
@@ -401,6 +404,9 @@ def evidence_reader(
             trail=trail,
             per_hour=settings.security.searches_per_hour,
             flag_per_day=settings.security.flag_searches_per_day,
+            reads_per_hour=settings.security.reads_per_hour,
+            flag_reads_per_day=settings.security.flag_reads_per_day,
+            flag_reads_per_minute=settings.security.flag_reads_per_minute,
         ),
     )
 

@@ -343,3 +343,69 @@ def purge_before(admin_url: str, *, cutoff: datetime, actor: str) -> int:
                 ),
             )
     return deleted
+
+
+# Volume counts and review listings (lanecap.security.ratelimit) --------------------------
+
+
+def count_windows(
+    pool: ConnectionPool,
+    *,
+    actor: str,
+    windows: Sequence[tuple[Sequence[str], datetime]],
+) -> list[int]:
+    """For each (actions, since) window, how many of the actor's entries it holds; one query
+    (the actor, action, at index), in the order given."""
+    from psycopg import sql as psql
+
+    if not windows:
+        return []
+    parts = [
+        psql.SQL("count(*) FILTER (WHERE action = ANY({}) AND at >= {})").format(
+            psql.Placeholder(), psql.Placeholder()
+        )
+        for _ in windows
+    ]
+    query = psql.SQL(
+        "SELECT {} FROM audit_events WHERE actor = %s AND action = ANY(%s) AND at >= %s"
+    ).format(psql.SQL(", ").join(parts))
+    params: list[Any] = []
+    for actions, since in windows:
+        params += [list(actions), since]
+    every = sorted({a for actions, _ in windows for a in actions})
+    params += [actor, every, min(since for _, since in windows)]
+    with pool.connection() as conn:
+        row = conn.execute(query, params).fetchone()
+    return [int(n) for n in row] if row else [0] * len(windows)
+
+
+def nth_at(
+    pool: ConnectionPool, *, actor: str, actions: Sequence[str], since: datetime, offset: int
+) -> datetime | None:
+    """When the actor's (offset+1)-th oldest entry of `actions` since `since` was written."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT at FROM audit_events WHERE actor = %s AND action = ANY(%s) AND at >= %s"
+            " ORDER BY at, seq OFFSET %s LIMIT 1",
+            (actor, list(actions), since, max(offset, 0)),
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def entries_of(
+    pool: ConnectionPool,
+    *,
+    actions: Sequence[str],
+    since: datetime,
+    actor: str | None = None,
+    limit: int = 1000,
+) -> list[Entry]:
+    """Entries of these actions since `since` (oldest first), optionally one actor's."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT seq, at, actor, action, target, reason, detail FROM audit_events"
+            " WHERE action = ANY(%s) AND at >= %s AND (%s::text IS NULL OR actor = %s::text)"
+            " ORDER BY seq LIMIT %s",
+            (list(actions), since, actor, actor, limit),
+        ).fetchall()
+    return [Entry(*r) for r in rows]

@@ -212,3 +212,20 @@ def embedding_bytes(embedding: npt.ArrayLike) -> bytes:
 
 def embedding_from_bytes(data: bytes) -> npt.NDArray[np.float32]:
     return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+OfficerPurpose = Literal["watchlist", "calibration"]
+
+
+def officer_key(search: SearchKey, purpose: OfficerPurpose) -> DataKey:
+    """The symmetric key of data that only the officer service writes and reads back.
+
+    Hot-list and watch-list entries (`storage.watchlist`) and blurred calibration previews
+    (`storage.health`) are written by the officer service itself (API and CLI), never by a
+    lane node, so nothing needs sealing to a key the writer cannot open. The key is derived
+    from the search key (HKDF, its own info string per purpose, independent of the plate
+    index key), which only the officer service holds and which already guards the same
+    plates' blind index: no new key file, no new holder. Agency key rotation does not touch
+    it. Each ciphertext is still bound to its row by its slot.
+    """
+    return DataKey(search._derive(b"lanecap officer at-rest v1 " + purpose.encode("ascii"), 32))

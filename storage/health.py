@@ -1,7 +1,10 @@
 """Lane health as lane nodes report it, and blurred calibration previews: contractor data.
 
 Nothing here may hold traveller data: health rows are counters and camera errors (capture
-scrubs credentials from them), and a preview is stored only after it was blurred.
+scrubs credentials from them), and a preview is stored only after it was blurred, and then
+sealed: a blurred frame can still show what blurring missed, so it is never at rest in clear
+(AES-256-GCM under `officer_key(search, "calibration")`, slot `calibration/<lane>/<camera>`;
+only the officer service, which blurs and stores the frames lane nodes upload, holds it).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from datetime import datetime
 from typing import Literal
 
 from psycopg_pool import ConnectionPool
+
+from storage.crypto import SearchKey, officer_key
 
 CameraStatus = Literal["ok", "degraded", "down", "unknown"]
 
@@ -80,28 +85,37 @@ def lane_ids(pool: ConnectionPool) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def save_preview(pool: ConnectionPool, p: Preview) -> None:
-    """Store a calibration frame. The caller must have blurred faces and plates already."""
+def _slot(lane_id: str, camera_id: str) -> str:
+    return f"calibration/{lane_id}/{camera_id}"
+
+
+def save_preview(pool: ConnectionPool, p: Preview, *, search: SearchKey) -> None:
+    """Seal and store a calibration frame. The caller must have blurred faces and plates."""
+    sealed = officer_key(search, "calibration").encrypt(p.jpeg, slot=_slot(p.lane_id, p.camera_id))
     with pool.connection() as conn:
         conn.execute(
-            "INSERT INTO calibration_previews (lane_id, camera_id, jpeg, width, height, blurred)"
+            "INSERT INTO calibration_previews (lane_id, camera_id, sealed, width, height, blurred)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (lane_id, camera_id) DO UPDATE SET"
-            " updated_at = now(), jpeg = EXCLUDED.jpeg, width = EXCLUDED.width,"
+            " updated_at = now(), sealed = EXCLUDED.sealed, width = EXCLUDED.width,"
             " height = EXCLUDED.height, blurred = EXCLUDED.blurred",
-            (p.lane_id, p.camera_id, p.jpeg, p.width, p.height, p.blurred),
+            (p.lane_id, p.camera_id, sealed, p.width, p.height, p.blurred),
         )
 
 
-def preview(pool: ConnectionPool, *, lane_id: str, camera_id: str) -> Preview | None:
+def preview(
+    pool: ConnectionPool, *, lane_id: str, camera_id: str, search: SearchKey
+) -> Preview | None:
+    """The camera's blurred frame, opened; DecryptionError when it does not open."""
     with pool.connection() as conn:
         r = conn.execute(
-            "SELECT lane_id, camera_id, updated_at, jpeg, width, height, blurred"
+            "SELECT lane_id, camera_id, updated_at, sealed, width, height, blurred"
             " FROM calibration_previews WHERE lane_id = %s AND camera_id = %s",
             (lane_id, camera_id),
         ).fetchone()
     if r is None:
         return None
-    return Preview(r[0], r[1], r[2], bytes(r[3]), int(r[4]), int(r[5]), int(r[6]))
+    jpeg = officer_key(search, "calibration").decrypt(bytes(r[3]), slot=_slot(r[0], r[1]))
+    return Preview(r[0], r[1], r[2], jpeg, int(r[4]), int(r[5]), int(r[6]))
 
 
 def previews(pool: ConnectionPool) -> list[tuple[str, str]]:

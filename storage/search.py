@@ -29,6 +29,9 @@ import numpy.typing as npt
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from storage import watchlist
+from storage.crypto import SearchKey
+
 PlateMode = Literal["exact", "prefix", "fuzzy"]
 PlateStore = Literal["clear", "blind"]
 MAX_PAGE = 200
@@ -405,7 +408,20 @@ class Detail:
     objects: tuple[str, ...]
 
 
-def crossing_detail(pool: ConnectionPool, crossing_id: uuid.UUID) -> Detail | None:
+def _match_rows(
+    pool: ConnectionPool, rows: Sequence[tuple[Any, ...]], search: SearchKey | None
+) -> list[MatchRow]:
+    """(kind, decision, detail, score, watch id, created_at) rows, labels opened with search."""
+    labels = watchlist.labels(pool, [r[4] for r in rows if r[4] is not None], search=search)
+    return [
+        MatchRow(r[0], r[1], r[2], r[3], None if r[4] is None else labels.get(r[4]), r[5])
+        for r in rows
+    ]
+
+
+def crossing_detail(
+    pool: ConnectionPool, crossing_id: uuid.UUID, *, search: SearchKey | None = None
+) -> Detail | None:
     with pool.connection() as conn:
         row = conn.execute(
             f"SELECT {_COLS}, c.ended_at, c.n_frames, c.sealed FROM crossings c WHERE c.id = %s",
@@ -424,8 +440,8 @@ def crossing_detail(pool: ConnectionPool, crossing_id: uuid.UUID) -> Detail | No
             (crossing_id,),
         ).fetchall()
         matches = conn.execute(
-            "SELECT m.kind, m.decision, m.detail, m.score, w.label, m.created_at FROM matches m"
-            " LEFT JOIN watchlist w ON w.id = m.watch_id WHERE m.crossing_id = %s ORDER BY m.id",
+            "SELECT kind, decision, detail, score, watch_id, created_at FROM matches"
+            " WHERE crossing_id = %s ORDER BY id",
             (crossing_id,),
         ).fetchall()
         reviews = conn.execute(
@@ -443,7 +459,7 @@ def crossing_detail(pool: ConnectionPool, crossing_id: uuid.UUID) -> Detail | No
         sealed=None if row[11] is None else bytes(row[11]),
         reads=tuple(ReadRow(r[0], r[1], r[2], tuple(r[3]), float(r[4]), r[5], r[6]) for r in reads),
         faces=tuple(FaceRow(r[0], r[1], tuple(r[2]), float(r[3]), r[4], r[5]) for r in faces),
-        matches=tuple(MatchRow(*m) for m in matches),
+        matches=tuple(_match_rows(pool, matches, search)),
         reviews=tuple(
             ReviewRow(r[0], r[1], r[2], None if r[3] is None else bytes(r[3]), r[4], r[5], r[6])
             for r in reviews
@@ -532,17 +548,19 @@ def latest_corrections(
     return {r[0]: (int(r[1]), r[2], None if r[3] is None else bytes(r[3])) for r in rows}
 
 
-def matches_for(pool: ConnectionPool, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[MatchRow]]:
+def matches_for(
+    pool: ConnectionPool, ids: Sequence[uuid.UUID], *, search: SearchKey | None = None
+) -> dict[uuid.UUID, list[MatchRow]]:
     if not ids:
         return {}
     out: dict[uuid.UUID, list[MatchRow]] = {}
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT m.crossing_id, m.kind, m.decision, m.detail, m.score, w.label, m.created_at"
-            " FROM matches m LEFT JOIN watchlist w ON w.id = m.watch_id"
-            " WHERE m.crossing_id = ANY(%s) ORDER BY m.id",
+            "SELECT crossing_id, kind, decision, detail, score, watch_id, created_at"
+            " FROM matches WHERE crossing_id = ANY(%s) ORDER BY id",
             (list(ids),),
         ).fetchall()
-    for r in rows:
-        out.setdefault(r[0], []).append(MatchRow(*r[1:]))
+    labelled = _match_rows(pool, [r[1:] for r in rows], search)
+    for cid, m in zip((r[0] for r in rows), labelled, strict=True):
+        out.setdefault(cid, []).append(m)
     return out

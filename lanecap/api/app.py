@@ -21,6 +21,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -33,8 +34,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lanecap.api import anchoring, indexer
+from lanecap.api import anchoring, images, indexer
 from lanecap.api.errors import ApiError
+from lanecap.api.limits import BodyLimit, upload_routes
 from lanecap.api.routers import (
     auth,
     booth,
@@ -57,6 +59,8 @@ from lanecap.security.errors import (
     ReasonRequired,
     SecurityError,
 )
+from lanecap.security.ratelimit import BudgetExceeded
+from lanecap.security.throttle import LoginThrottled
 from storage.errors import StorageError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,8 @@ def _status(err: Exception) -> tuple[int, str]:
         return 400, "reason_required"
     if isinstance(err, RateLimited):
         return 429, "rate_limited"
+    if isinstance(err, LoginThrottled):
+        return 429, "login_throttled"
     if isinstance(err, SecurityError):
         return 400, "refused"
     if isinstance(err, StoreUnavailable):
@@ -98,7 +104,7 @@ def error_response(request: Request, status: int, code: str, message: str, hint:
     rid = getattr(request.state, "request_id", "-")
     if _wants_html(request):
         if status == 401:
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         templates: Jinja2Templates = request.app.state.templates
         return templates.TemplateResponse(
             request,
@@ -120,11 +126,16 @@ def install_handlers(app: FastAPI) -> None:
         else:
             message = str(err)
         hint = err.hint if isinstance(err, LanecapError) else ""
-        return error_response(request, status, code, message, hint)
+        response = error_response(request, status, code, message, hint)
+        if isinstance(err, (LoginThrottled, BudgetExceeded)):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
 
     async def http(request: Request, err: Exception) -> Response:
         assert isinstance(err, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            err.status_code, "http_error"
+        )
         return error_response(request, err.status_code, code, str(err.detail), "")
 
     async def invalid(request: Request, err: Exception) -> Response:
@@ -158,10 +169,16 @@ _HEADERS = [
 
 class SecurityHeaders:
     """Pure ASGI middleware (streams untouched): a request id, and strict headers on every
-    response (no caching of traveller data, no framing, same-origin scripts only)."""
+    response (no caching of traveller data, no framing, same-origin scripts only), with
+    Strict-Transport-Security over HTTPS: TLS terminated by uvicorn, a trusted proxy's
+    X-Forwarded-Proto (uvicorn's proxy headers), or every response with `tls_proxy`."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts_max_age_s: int = 0, tls_proxy: bool = False) -> None:
         self.app = app
+        self.hsts = (
+            f"max-age={hsts_max_age_s}; includeSubDomains".encode() if hsts_max_age_s else b""
+        )
+        self.tls_proxy = tls_proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,6 +186,7 @@ class SecurityHeaders:
             return
         rid = secrets.token_hex(6)
         scope.setdefault("state", {})["request_id"] = rid
+        hsts = self.hsts if self.tls_proxy or scope.get("scheme") == "https" else b""
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -177,6 +195,8 @@ class SecurityHeaders:
                 for k, v in _HEADERS:
                     if k.decode() not in headers:
                         headers.raw.append((k, v))
+                if hsts:
+                    headers.raw.append((b"strict-transport-security", hsts))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -240,10 +260,9 @@ def create_app(settings: Settings, services: ApiServices) -> FastAPI:
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=str(WEB / "templates"))
     install_handlers(app)
+    images.set_max_pixels(settings.api.max_image_pixels)
 
-    app.add_middleware(SecurityHeaders)
-
-    for router in (
+    routers = (
         auth.router,
         booth.router,
         crossings.router,
@@ -253,7 +272,21 @@ def create_app(settings: Settings, services: ApiServices) -> FastAPI:
         health.router,
         docs.router,
         pages.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    # Added last = outermost: SecurityHeaders (request id, headers) wraps BodyLimit, which
+    # refuses oversized bodies before routing and authentication.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_body_bytes,
+        upload_bytes=settings.api.max_upload_bytes,
+        uploads=upload_routes(route for router in routers for route in router.routes),
+    )
+    app.add_middleware(
+        SecurityHeaders,
+        hsts_max_age_s=settings.api.hsts_max_age_s,
+        tls_proxy=settings.api.behind_tls_proxy,
+    )
     return app

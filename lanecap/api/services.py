@@ -25,6 +25,7 @@ from lanecap.evidence import evidence_reader
 from lanecap.ingest import Ingest
 from lanecap.matcher import Matcher
 from lanecap.security.ratelimit import SearchLimiter
+from lanecap.security.throttle import ThrottlePolicy
 from lanecap.security.trail import AuditTrail
 from lanecap.services.runtime import Endpoints
 from recognition.types import FaceEncoder
@@ -99,6 +100,9 @@ def build_services(
     except Exception:
         pool.close()
         raise
+    from lanecap.api.watchlist import seal_clear_entries
+
+    seal_clear_entries(pool, reader.search_key, admin_url=endpoints.admin_url)
     if face_encoder is None and load_face_encoder:
         from recognition.faces.encoder import FaceRecognitionEncoder
 
@@ -107,7 +111,7 @@ def build_services(
         pool=pool,
         objects=objects,
         trail=reader.trail,
-        auth=SecurityCoreAuth(pool, reader.trail, settings.security.max_failed_logins),
+        auth=SecurityCoreAuth(pool, reader.trail, ThrottlePolicy.from_settings(settings.security)),
         sessions=Sessions(
             secret=session_secret(keys_dir(settings)), ttl_s=session_ttl_s, pool=pool
         ),

@@ -26,19 +26,17 @@ from lanecap.api.schemas.crossings import (
     ViewOut,
 )
 from lanecap.api.services import ApiServices
-from lanecap.security.errors import ReasonRequired, SecurityError
+from lanecap.security.errors import SecurityError
+from lanecap.security.reason_text import require_letters
+from lanecap.security.reasons import check_reason
 from lanecap.security.roles import Principal
 from storage import search as repo
 from storage.crypto import DecryptionError
 
-MIN_REASON = 3
-
 
 def need_reason(reason: str | None, action: str) -> str:
-    text = (reason or "").strip()
-    if len(text) < MIN_REASON:
-        raise ReasonRequired(action)
-    return text[:200]
+    text = require_letters(reason or "", action=action)
+    return check_reason(text[:200], action=action)
 
 
 def encode_cursor(c: repo.Cursor | None) -> str | None:
@@ -138,7 +136,7 @@ def crossings_out(
 ) -> list[CrossingOut]:
     """Crossings opened for `who` (each audited) with crop links and list matches."""
     texts = plate_texts(svc, who, hits, reason=reason)
-    matches = repo.matches_for(svc.pool, [h.id for h in hits])
+    matches = repo.matches_for(svc.pool, [h.id for h in hits], search=svc.search_key)
     kinds = _kinds(svc, [h.id for h in hits])
     return [
         _out(h, texts.get(h.id), kinds.get(h.id, set()), matches.get(h.id, []), reason)
@@ -163,7 +161,7 @@ def open_crossing(
     svc: ApiServices, principal: Principal, crossing_id: uuid.UUID, *, reason: str
 ) -> CrossingDetailOut:
     """Everything about one crossing, opened through the evidence reader (audited)."""
-    d = repo.crossing_detail(svc.pool, crossing_id)
+    d = repo.crossing_detail(svc.pool, crossing_id, search=svc.search_key)
     if d is None:
         raise NotFound(f"crossing {crossing_id}")
     opened = svc.opener.view(principal, crossing_id, reason=reason)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import sys
@@ -16,17 +15,24 @@ from tqdm import tqdm
 from capture.types import Frame, SourceHealth
 from lanecap import components
 from lanecap.archive import Archive, CrossingSealer, open_archive
-from lanecap.cli.base import Context, pass_ctx, reports_errors
+from lanecap.cli.base import (
+    MAX_LIST,
+    CliLogin,
+    Context,
+    cli_reason,
+    open_plates,
+    pass_ctx,
+    reader_login,
+    reports_errors,
+)
 from lanecap.config import Settings, is_path_source, load_settings
 from lanecap.errors import ConfigError
-from lanecap.evidence import evidence_reader
 from lanecap.forward import UNAVAILABLE, StoreAndForward
 from lanecap.keys import lane_keys
 from lanecap.metrics import NodeMetrics
 from lanecap.pipeline import LanePipeline
 from lanecap.preview import LiveRead, PreviewSealer
 from lanecap.runner import RunStats, run_lane
-from lanecap.security.roles import Principal
 from lanecap.services.lanes import LaneCredentials
 from lanecap.services.runtime import lane_credentials, storage_endpoints
 from lanecap.spool import Spool
@@ -229,22 +235,34 @@ def demo(data_dir: Path, detector: str | None, quiet: bool) -> None:
     click.echo(f"demo footage rendered in {footage}")
     stats = _run(settings, settings.lanes[0].id, max_seconds=None, quiet=quiet)
     _report(stats)
-    _list(settings, lane_id=None, limit=20, reason="demo: show what the demo lane captured")
+    _list(settings, lane_id=None, limit=20, reason=None)
+    cfg = footage / "lane.toml"
     click.echo(
-        f"\nData is under {data_dir} (PostgreSQL and SeaweedFS). List again with:\n"
-        f"  lanecap -c {footage / 'lane.toml'} crossings list --reason 'demo review'"
+        f"\nData is under {data_dir} (PostgreSQL and SeaweedFS). Plates are read by a named"
+        " user (password + TOTP), e.g.:\n"
+        f"  lanecap -c {cfg} users add NAME --role officer\n"
+        f"  lanecap -c {cfg} crossings list --as NAME --reason 'demo review'"
     )
 
 
-def _list(settings: Settings, *, lane_id: str | None, limit: int, reason: str | None) -> None:
-    """Print crossings; plate texts are decrypted (and each view audited) only with a reason."""
+def _list(
+    settings: Settings,
+    *,
+    lane_id: str | None,
+    limit: int,
+    reason: str | None,
+    login: CliLogin | None = None,
+) -> None:
+    """Print crossings; plate texts are decrypted only with a reason, for a named user
+    (each view audited and counted, see lanecap.cli.base)."""
     plates: dict[uuid.UUID, str | None] = {}
     with open_archive(settings) as archive:
-        rows = list_crossings(archive.pool, lane_id=lane_id, limit=limit)
+        rows = list_crossings(archive.pool, lane_id=lane_id, limit=min(limit, MAX_LIST))
         if reason is not None:
-            reader = evidence_reader(settings, archive.pool, archive.objects)
-            who = Principal(name=getpass.getuser(), role="officer", kind="system")
-            plates = {r.id: reader.view(who, r.id, reason=reason).plate_text for r in rows}
+            ids = [r.id for r in rows]
+            plates = open_plates(
+                settings, archive, ids, login=login or CliLogin(None), reason=reason
+            )
     click.echo(
         f"{'started (UTC)':<20} {'lane':<10} {'plate':<10} {'conf':>5} {'face':<16} {'frames':>6} flags"
     )
@@ -266,17 +284,23 @@ def crossings() -> None:
 @crossings.command("list")
 @click.option("--lane", "lane_id", default=None, help="Only this lane.")
 @click.option(
-    "--limit", type=click.IntRange(1, 10000), default=50, help="At most this many, newest first."
+    "--limit",
+    type=click.IntRange(1, MAX_LIST),
+    default=50,
+    help="At most this many, newest first.",
 )
 @click.option(
     "--reason",
     default=None,
-    help="Decrypt the plate texts (needs this host's private key); each view is audited with REASON.",
+    help="Decrypt the plate texts (this host's private key, a named user: --as); each view"
+    " is audited with REASON and counts against the user's read budget.",
 )
+@reader_login
 @pass_ctx
 @reports_errors
-def list_cmd(ctx: Context, lane_id: str | None, limit: int, reason: str | None) -> None:
+def list_cmd(
+    ctx: Context, lane_id: str | None, limit: int, reason: str | None, login: CliLogin
+) -> None:
     """List the newest crossings (plates stay sealed unless --reason is given)."""
-    if reason is not None and not reason.strip():
-        raise click.BadParameter("say why the plates are viewed", param_hint="--reason")
-    _list(ctx.settings, lane_id=lane_id, limit=limit, reason=reason)
+    why = None if reason is None else cli_reason(reason)
+    _list(ctx.settings, lane_id=lane_id, limit=limit, reason=why, login=login)

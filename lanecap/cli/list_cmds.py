@@ -1,4 +1,10 @@
-"""Watch lists (faces), hot lists (plates) and the matcher: `lanecap watchlist|hotlist|match`."""
+"""Watch lists (faces), hot lists (plates) and the matcher: `lanecap watchlist|hotlist|match`.
+
+List entries are sealed (plate, label, reason) under a key derived from the officer
+service's search key; each list command first seals entries left in clear from before
+migration 011 (`lanecap hotlist seal` does only that). A `--reason` with a plate in it is
+refused before anything is stored (`lanecap.security.reasons`).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,15 @@ import cv2
 import numpy as np
 
 from lanecap.api import watchlist as wl
-from lanecap.archive import open_archive
+from lanecap.archive import Archive, open_archive
 from lanecap.cli.base import Context, pass_ctx, reports_errors
 from lanecap.evidence import audit_trail
 from lanecap.ingest import officer_ingest
 from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
+from lanecap.security.reasons import PlateInReason, check_reason
 from lanecap.security.roles import Permission, Principal, authorize
+from storage.crypto import SearchKey
 
 
 def _supervisor() -> Principal:
@@ -32,6 +40,23 @@ def _reason(reason: str) -> str:
     return reason.strip()
 
 
+def checked_reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback of a `--reason` option: stripped, refused when it holds a plate."""
+    if value is None:
+        return None
+    try:
+        return check_reason(value.strip())
+    except PlateInReason as err:
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+
+
+def _sealed(ctx: Context, a: Archive) -> SearchKey:
+    """The officer service's search key, after sealing any entry still stored in clear."""
+    search = load_search_key(keys_dir(ctx.settings))
+    wl.seal_clear_entries(a.pool, search, admin_url=a.endpoints.admin_url)
+    return search
+
+
 @click.group("watchlist")
 def watchlist_group() -> None:
     """Face watch list (supervisors): enrol, list, expire."""
@@ -39,7 +64,12 @@ def watchlist_group() -> None:
 
 @watchlist_group.command("enroll")
 @click.option("--name", required=True, help="Who this is (kept in the list, never in logs).")
-@click.option("--reason", required=True, help="Why the person is listed (shown with alerts).")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why the person is listed (shown with alerts); no plate text.",
+)
 @click.option(
     "--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day in force."
 )
@@ -55,8 +85,8 @@ def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo
     image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
     if image is None:
         raise click.BadParameter(f"{photo} is not an image OpenCV can read", param_hint="PHOTO")
-    search = load_search_key(keys_dir(ctx.settings))
     with open_archive(ctx.settings) as a:
+        search = _sealed(ctx, a)
         entry = wl.add_face(
             a.pool,
             search,
@@ -81,7 +111,12 @@ def list_entries(ctx: Context, kind: str) -> None:
     """Active entries: id, label, reason, expiry."""
     authorize(_supervisor(), Permission.WATCHLIST_ENROL)
     with open_archive(ctx.settings) as a:
-        entries = wl.entries(a.pool, kind="face" if kind == "face" else "plate", active_only=True)
+        entries = wl.entries(
+            a.pool,
+            kind="face" if kind == "face" else "plate",
+            active_only=True,
+            search=_sealed(ctx, a),
+        )
     for e in entries:
         # expires_at is the start of the day after the last day in force
         until = f"{e.expires_at - timedelta(days=1):%Y-%m-%d}" if e.expires_at else "-"
@@ -91,7 +126,12 @@ def list_entries(ctx: Context, kind: str) -> None:
 
 @watchlist_group.command("expire")
 @click.argument("entry_id", type=int)
-@click.option("--reason", required=True, help="Why the entry is taken off the list.")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why the entry is taken off the list; no plate text.",
+)
 @pass_ctx
 @reports_errors
 def expire_entry(ctx: Context, entry_id: int, reason: str) -> None:
@@ -99,6 +139,7 @@ def expire_entry(ctx: Context, entry_id: int, reason: str) -> None:
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
     with open_archive(ctx.settings) as a:
+        _sealed(ctx, a)
         wl.expire(a.pool, entry_id)
         audit_trail(ctx.settings, a.pool).record(
             who, "watchlist.expire", target=f"watchlist:{entry_id}", reason=_reason(reason)
@@ -113,7 +154,12 @@ def hotlist_group() -> None:
 
 @hotlist_group.command("add")
 @click.argument("plate")
-@click.option("--reason", required=True, help="Why the plate is listed (shown with alerts).")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why the plate is listed (shown with alerts); the case, never the plate.",
+)
 @click.option(
     "--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day in force."
 )
@@ -123,8 +169,8 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
     """List PLATE: alerts on exact, look-alike (0/O, 1/I, ...) and one-edit reads."""
     who = _supervisor()
     authorize(who, Permission.WATCHLIST_ENROL)
-    search = load_search_key(keys_dir(ctx.settings))
     with open_archive(ctx.settings) as a:
+        search = _sealed(ctx, a)
         entry = wl.add_plate(
             a.pool,
             search,
@@ -142,7 +188,12 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
 
 @hotlist_group.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--reason", required=True, help="Why this list is imported (audited).")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why this list is imported (audited); no plate text.",
+)
 @pass_ctx
 @reports_errors
 def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
@@ -153,8 +204,8 @@ def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
         text = csv_file.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise click.ClickException(f"{csv_file}: not UTF-8 text (byte {err.start})") from None
-    search = load_search_key(keys_dir(ctx.settings))
     with open_archive(ctx.settings) as a:
+        search = _sealed(ctx, a)
         ids, rejected = wl.import_plates(
             a.pool, search, text=text, reason=_reason(reason), by=who.actor
         )
@@ -168,6 +219,19 @@ def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
     for r in rejected:
         click.echo(f"rejected line {r.line}: {r.reason}", err=True)
     click.echo(f"imported {len(ids)} plate(s), rejected {len(rejected)} row(s)")
+
+
+@hotlist_group.command("seal")
+@pass_ctx
+@reports_errors
+def hotlist_seal(ctx: Context) -> None:
+    """Seal watch-list and hot-list entries stored in clear (before migration 011), then
+    rewrite the table so the clear values leave its files. Needs the officer service's keys."""
+    authorize(_supervisor(), Permission.WATCHLIST_ENROL)
+    with open_archive(ctx.settings) as a:
+        search = load_search_key(keys_dir(ctx.settings))
+        n = wl.seal_clear_entries(a.pool, search, admin_url=a.endpoints.admin_url)
+    click.echo(f"sealed {n} entr{'y' if n == 1 else 'ies'} stored in clear; none is left")
 
 
 @click.command("match")

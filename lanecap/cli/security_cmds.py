@@ -24,6 +24,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from lanecap.cli.base import Context, pass_ctx, reports_errors
+from lanecap.cli.list_cmds import checked_reason
 from lanecap.config import Settings
 from lanecap.evidence import audit_trail
 from lanecap.keys import (
@@ -343,7 +344,12 @@ def holds_group() -> None:
 @holds_group.command("add")
 @click.argument("case_number")
 @click.argument("crossing_ids", nargs=-1, required=True, type=click.UUID)
-@click.option("--reason", required=True, help="Why (legal basis); no plate text.")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why (legal basis); no plate text.",
+)
 @pass_ctx
 @reports_errors
 def holds_add(
@@ -372,7 +378,12 @@ def holds_add(
 
 @holds_group.command("release")
 @click.argument("case_number")
-@click.option("--reason", required=True, help="Why the hold ends.")
+@click.option(
+    "--reason",
+    required=True,
+    callback=checked_reason,
+    help="Why the hold ends; no plate text.",
+)
 @pass_ctx
 @reports_errors
 def holds_release(ctx: Context, case_number: str, reason: str) -> None:
@@ -452,6 +463,17 @@ def users_disable(ctx: Context, name: str) -> None:
     with _store(ctx.settings) as st:
         usr.disable_user(st.pool, st.trail, by=_operator("admin"), name=name)
     click.echo(f"user {name} disabled")
+
+
+@users.command("enable")
+@click.argument("name")
+@pass_ctx
+@reports_errors
+def users_enable(ctx: Context, name: str) -> None:
+    """Re-enable a user and clear the name's sign-in throttle (audited)."""
+    with _store(ctx.settings) as st:
+        usr.enable_user(st.pool, st.trail, by=_operator("admin"), name=name)
+    click.echo(f"user {name} enabled; failed sign-ins for the name cleared")
 
 
 @click.group()

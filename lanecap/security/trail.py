@@ -2,6 +2,11 @@
 
 Only the process holding the audit signing key (the officer/audit service) signs
 checkpoints; lane nodes and CLI commands without it still write chained entries.
+
+Every entry's reason goes through `lanecap.security.reasons.check_reason`: a reason with a
+plate-like token is refused (PlateInReason) and nothing is written. A caller that acts
+before it audits must check the reason first (the API's `need_reason`, the CLI's
+`checked_reason` option callback), or the action is done and its entry refused.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from lanecap.security.reasons import check_reason
 from lanecap.security.roles import Principal
 from storage import audit
 
@@ -34,7 +40,10 @@ class AuditTrail:
         reason: str = "",
         detail: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append an entry; every `checkpoint_every` entries sign a checkpoint."""
+        """Append an entry; every `checkpoint_every` entries sign a checkpoint.
+
+        Raises PlateInReason, writing nothing, when the reason holds a plate-like token."""
+        check_reason(reason, action=action)
         actor = principal.actor if isinstance(principal, Principal) else principal
         seq = audit.record(
             self.pool,

@@ -423,7 +423,7 @@ def test_plate_search_modes_filters_pages_and_audit(api, officer, archive) -> No
     _error(
         officer.get("/api/search/crossings", params={"plate": "SRCH101", "reason": "srch101"}),
         400,
-        "bad_request",
+        "reason_required",
     )
     with svc.pool.connection() as conn:
         row = conn.execute(
@@ -663,6 +663,7 @@ def test_booth_shows_a_vehicle_still_in_the_lane(api, officer, contractor, archi
     sealer = PreviewSealer(archive.keys)
     watchlist.add_plate(
         svc.pool,
+        search=svc.search_key,
         label="wanted van",
         plate_text="PRV7001",
         reason="case 12",
@@ -759,6 +760,7 @@ def test_booth_preview_shows_the_driver_and_a_face_watch_list_match(api, officer
     assert archive.keys is not None
     watchlist.add_face(
         svc.pool,
+        search=svc.search_key,
         label="wanted driver",
         embedding=load_search_key(keys_dir(archive.settings)).protect_embedding(embedding_for(777)),
         reason="case 31",

@@ -129,6 +129,7 @@ def test_officer_watches_searches_and_opens(server, browser, archive) -> None:  
 
     entry = watchlist.add_plate(
         svc.pool,
+        search=svc.search_key,
         label="stolen vehicle",
         plate_text="WEB7777",
         reason="report 1",
@@ -269,6 +270,7 @@ def test_contractor_sees_health_never_traveller_data(server, browser, archive) -
     health.save_preview(
         svc.pool,
         health.Preview(LANE, "web-front", None, out.jpeg, out.width, out.height, out.regions),
+        search=svc.search_key,
     )
     archive.store(crossing(LANE, "SECRET9", face_seed=13))
     who = make_account(archive, svc.trail, role="contractor", prefix="web")

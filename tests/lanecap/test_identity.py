@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ingest_all
 from lanecap.api.testing import CodeFaceEncoder, crossing, face_image
 from lanecap.config import LaneConfig
 from lanecap.evidence import evidence_reader
@@ -13,6 +12,7 @@ from lanecap.security.errors import Forbidden
 from lanecap.security.roles import Principal
 from recognition.faces.match import Decision, OperatingPoint
 from storage import audit
+from tests.conftest import ingest_all
 
 LANE = "id-lane"
 OFFICER = Principal(name="id-test", role="officer")

@@ -71,6 +71,7 @@ def test_one_edit_variants() -> None:
 def test_plate_hot_list_exact_confusable_fuzzy_and_expiry(archive) -> None:  # type: ignore[no-untyped-def]
     entry = watchlist.add_plate(
         archive.pool,
+        search=SEARCH,
         label="KBC123",
         plate_text="KBC123",
         reason="stolen vehicle",
@@ -79,6 +80,7 @@ def test_plate_hot_list_exact_confusable_fuzzy_and_expiry(archive) -> None:  # t
     )
     old = watchlist.add_plate(
         archive.pool,
+        search=SEARCH,
         label="OLD999",
         plate_text="OLD999",
         reason="expired case",
@@ -122,6 +124,7 @@ def test_face_watch_list_match_no_match_unknown(archive) -> None:  # type: ignor
     person *= 0.6 / np.linalg.norm(person)
     watchlist.add_face(
         archive.pool,
+        search=SEARCH,
         label="person",
         embedding=SEARCH.protect_embedding(person),
         reason="case 7",

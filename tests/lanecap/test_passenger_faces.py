@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from capture.types import Frame
-from tests.conftest import ingest_all
 from lanecap.config import LaneConfig
 from lanecap.evidence import evidence_reader
 from lanecap.keys import keys_dir, load_search_key
@@ -30,6 +29,7 @@ from storage import watchlist
 from storage.crossings import object_keys
 from storage.crypto import embedding_bytes
 from storage.errors import StorageError
+from tests.conftest import ingest_all
 
 SUPERVISOR = Principal(name="passenger-test", role="supervisor")
 # Windshield camera, left-hand drive: the driver is on the image's right. The driver's crop
@@ -117,6 +117,7 @@ def _near(archive: Any, vec: np.ndarray) -> int:
 def _enrol(archive: Any, vec: np.ndarray) -> None:
     watchlist.add_face(
         archive.pool,
+        search=load_search_key(keys_dir(archive.settings)),
         label="wanted passenger",
         embedding=load_search_key(keys_dir(archive.settings)).protect_embedding(vec),
         reason="case P-1",

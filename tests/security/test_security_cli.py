@@ -52,7 +52,7 @@ def test_users_tokens_holds_retention_and_keys(cli, secure_env: SecureEnv, tmp_p
     token = r.output.strip().splitlines()[-1]
     assert token.startswith("lct_")
     listing = cli("tokens", "list").output
-    assert "lane-1 node" in listing and token.rsplit("_", 1)[1] not in listing
+    assert "lane-1 node" in listing and token.split("_", 2)[2] not in listing
 
     lane = secure_env.lane("cli-lane")
     c = make_crossing(lane, plate="CLI0001", seed=71)
@@ -69,12 +69,20 @@ def test_users_tokens_holds_retention_and_keys(cli, secure_env: SecureEnv, tmp_p
 
     r = cli("keys", "status")
     assert r.exit_code == 0 and "data key(s)" in r.output
-    r = cli("keys", "export-lane", str(tmp_path / "lane-keys"))
+    out = tmp_path / "lane-keys"
+    r = cli("keys", "export-lane", str(out), "--lane", "cli-lane")
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in (tmp_path / "lane-keys").iterdir()) == [
-        "agency.pub",
-        "search.key",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == ["agency.pub", "lane.env"]
+    assert (out / "lane.env").stat().st_mode & 0o777 == 0o600
+    env_lines = dict(
+        line.split("=", 1) for line in (out / "lane.env").read_text().splitlines() if "=" in line
+    )
+    # the exported login writes for its lane and reads nothing back
+    with psycopg.connect(env_lines["LANECAP_DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT lanecap_my_lane()").fetchone() == ("cli-lane",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM crossings")
+    assert env_lines["LANECAP_S3_ACCESS_KEY"] != secure_env.endpoints.s3_access_key
 
     r = cli("keys", "rotate", "--retire-old")
     assert r.exit_code == 0, r.output

@@ -78,8 +78,8 @@ def test_lane_node_key_directory_has_nothing_that_opens(tmp_path: Path) -> None:
     init_keys(officer)
     lane = tmp_path / "lane"
     lane.mkdir()
-    for name in ("agency.pub", "search.key"):  # what `lanecap keys export-lane` copies
-        (lane / name).write_bytes((officer / name).read_bytes())
+    # what `lanecap keys export-lane` copies: the public key only (no search.key since issue 15)
+    (lane / "agency.pub").write_bytes((officer / "agency.pub").read_bytes())
     with pytest.raises(KeyFileError, match="no agency private key"):
         load_keyring(lane)
     assert load_sealer(lane).key_id == load_sealer(officer).key_id

@@ -1,16 +1,23 @@
 """Booth view: a lane's recent crossings, new ones live (server-sent events), plate review.
 
 Each crossing pushed to an officer is opened and audited (`crossing.view`, reason
-"booth <lane>"). Events: `preview` (a PreviewOut: a vehicle still in the lane, its plate
-vote so far and hot-list hits; audited `preview.view`), `crossing` (a CrossingOut as JSON,
-`id:` the crossing id; it replaces the vehicle's previews) and a comment every 15 s to keep
-proxies from closing the stream.
+"booth <lane>"), and each is one read of the officer's budget (`lanecap.security.ratelimit`):
+`recent` returns at most MAX_RECENT rows and is refused whole (429, Retry-After) when they
+would not fit. Over the budget the live stream stays open: stored crossings still come
+(times, lane, alert and list matches, no plate text), previews are not opened, and one
+`refused` event says why.
+
+Events: `preview` (a PreviewOut: a vehicle still in the lane, its plate vote so far and
+hot-list hits; audited `preview.view`), `crossing` (a CrossingOut as JSON, `id:` the crossing
+id; it replaces the vehicle's previews), `refused` (the budget is spent: code, message,
+retry_after_s) and a comment every 15 s to keep proxies from closing the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -32,12 +39,16 @@ from lanecap.api.schemas.crossings import (
 )
 from lanecap.api.services import ApiServices
 from lanecap.api.views import crossings_out
+from lanecap.security.errors import RateLimited
+from lanecap.security.ratelimit import BudgetExceeded
+from lanecap.security.reasons import check_reason
 from lanecap.security.roles import Principal
 from storage import search as repo
 from storage import watchlist
 
 router = APIRouter(tags=["booth"], responses=ERROR_RESPONSES)
 KEEPALIVE_S = 15.0
+MAX_RECENT = 20
 
 
 def booth_reason(lane_id: str) -> str:
@@ -47,7 +58,12 @@ def booth_reason(lane_id: str) -> str:
 def recent_crossings(
     svc: ApiServices, principal: Principal, lane_id: str, limit: int
 ) -> list[CrossingOut]:
+    """At most MAX_RECENT crossings, each one read; BudgetExceeded before any is opened
+    when they would not all fit in the principal's hourly budget."""
+    limit = min(limit, MAX_RECENT)
     hits = repo.search_crossings(svc.pool, filters=repo.Filters(lane_id=lane_id), limit=limit).hits
+    if hits:
+        svc.limiter.admit(principal, reads=len(hits))
     return crossings_out(svc, principal, hits, reason=booth_reason(lane_id))
 
 
@@ -56,9 +72,9 @@ def recent(
     lane_id: str,
     who: Viewer,
     svc: Services,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECENT)] = MAX_RECENT,
 ) -> list[CrossingOut]:
-    """The lane's newest crossings, newest first (opened, audited)."""
+    """The lane's newest crossings, newest first (opened, audited, one read each)."""
     return recent_crossings(svc, who, lane_id, limit)
 
 
@@ -88,7 +104,8 @@ def open_preview(
     face = svc.matcher.face_row(p.face_embedding, p.face_quality, datetime.now(UTC))
     if face is not None:
         rows.append(face)
-    labels = watchlist.labels(svc.pool, [r.watch_id for r in rows if r.watch_id is not None])
+    ids = [r.watch_id for r in rows if r.watch_id is not None]
+    labels = watchlist.labels(svc.pool, ids, search=svc.search_key)
     matches = [
         MatchOut(
             kind=r.kind,
@@ -120,6 +137,12 @@ def _data_url(jpeg: bytes | None) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") if jpeg else None
 
 
+def _refused(err: RateLimited) -> str:
+    retry = err.retry_after if isinstance(err, BudgetExceeded) else err.window_s
+    body = {"code": "rate_limited", "message": str(err), "hint": err.hint, "retry_after_s": retry}
+    return f"event: refused\ndata: {json.dumps(body)}\n\n"
+
+
 @router.get(
     "/api/lanes/{lane_id}/live",
     response_class=StreamingResponse,
@@ -133,6 +156,7 @@ async def live(lane_id: str, request: Request, who: Viewer, svc: Services) -> St
         try:
             yield "retry: 2000\n\n"
             idle = 0.0
+            told = False  # the officer has been told the budget is spent
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=1.0)
@@ -146,9 +170,16 @@ async def live(lane_id: str, request: Request, who: Viewer, svc: Services) -> St
                     continue
                 idle = 0.0
                 if item.kind == "preview":
-                    seen = await run_in_threadpool(
-                        open_preview, svc, who, item.id, lane_id=item.lane_id
-                    )
+                    try:
+                        seen = await run_in_threadpool(
+                            open_preview, svc, who, item.id, lane_id=item.lane_id
+                        )
+                    except RateLimited as err:
+                        if not told:
+                            told = True
+                            yield _refused(err)
+                        continue
+                    told = False
                     if seen is not None:
                         yield f"event: preview\ndata: {seen.model_dump_json()}\n\n"
                     continue
@@ -175,7 +206,7 @@ def review(crossing_id: uuid.UUID, body: ReviewRequest, who: Viewer, svc: Servic
     text = repo.normalise(body.plate_text or "")
     if body.action == "correct" and not text:
         raise BadRequest("a correction needs the right plate text")
-    reason = body.reason.strip() or booth_reason(h.lane_id)
+    reason = check_reason(body.reason.strip() or booth_reason(h.lane_id), action="plate.review")
     with svc.pool.connection() as conn, conn.transaction():
         conn.execute("SELECT 1 FROM crossings WHERE id = %s FOR UPDATE", (crossing_id,))
         number = repo.next_review_number(conn, crossing_id)

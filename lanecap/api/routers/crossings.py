@@ -1,5 +1,6 @@
 """One crossing: every frame's reads and the vote, faces, matches, reviews, who viewed it;
-and its crops. Opening needs a reason; both are audited."""
+and its crops. Opening needs a reason; both are audited, and each opening, each crop and
+each 1:1 check is one read of the user's budget (429 with Retry-After when it is spent)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Export one crossing for a case file: a zip of its record and crops, supervisors only.
 
 POST (the reason travels in the body, never in a URL that proxies log). The export is
-audited (`export`, with the reason) before anything is decrypted. The zip holds
+audited (`export`, with the reason) before anything is decrypted, and counts as one read of
+the supervisor's budget (429 with Retry-After when it is spent). The zip holds
 `crossing.json` (plate, per-frame reads, times, face status, who exported it and why), the
 JPEG crops, and `SHA256SUMS` so the receiving case system can check nothing changed.
 Face encodings (biometric templates) are not exported.

@@ -1,6 +1,10 @@
 """Lane health for contractors (and supervisors, admins): camera status, fps, dropped frames,
 detection rate, last error; blurred calibration previews. Lane nodes report with their
-tokens. No traveller data is read or returned here."""
+tokens. No traveller data is read or returned here.
+
+A preview a node uploads is blurred here, then sealed with this service's key before it is
+stored (`storage.health`); the unblurred frame is never stored and the blurred one never in
+clear. Lane tokens lack health.read: a node cannot fetch any preview back."""
 
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ from lanecap.api.deps import HealthReader, HealthWriter, Services
 from lanecap.api.errors import BadRequest, NotFound
 from lanecap.api.schemas.common import ERROR_RESPONSES
 from lanecap.api.schemas.health import CameraHealthIn, CameraHealthOut, PreviewOut
+from lanecap.api.services import ApiServices
 from lanecap.security.errors import Forbidden
 from lanecap.security.roles import Principal
 from storage import health as repo
+from storage.crypto import SearchKey
 
 router = APIRouter(prefix="/api/health", tags=["health"], responses=ERROR_RESPONSES)
 MAX_FRAME = 8 * 1024 * 1024
@@ -25,6 +31,12 @@ MAX_FRAME = 8 * 1024 * 1024
 
 def preview_url(lane_id: str, camera_id: str) -> str:
     return f"/api/health/lanes/{lane_id}/cameras/{camera_id}/preview.jpg"
+
+
+def _preview_key(svc: ApiServices) -> SearchKey:
+    if svc.search_key is None:
+        raise BadRequest("this service holds no search key: previews cannot be sealed or opened")
+    return svc.search_key
 
 
 def _own_lane(who: Principal, lane_id: str) -> None:
@@ -90,6 +102,7 @@ async def upload_preview(
     """Store a calibration frame after blurring every face and plate (the node's boxes and this
     service's own detectors). The unblurred frame is never stored."""
     _own_lane(who, lane_id)
+    key = _preview_key(svc)
     try:
         parsed = [tuple(float(v) for v in b) for b in json.loads(boxes)]
     except (ValueError, TypeError):
@@ -113,6 +126,7 @@ async def upload_preview(
             height=out.height,
             blurred=out.regions,
         ),
+        search=key,
     )
     return PreviewOut(
         lane_id=lane_id,
@@ -129,7 +143,7 @@ async def upload_preview(
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def preview(lane_id: str, camera_id: str, who: HealthReader, svc: Services) -> Response:
-    p = repo.preview(svc.pool, lane_id=lane_id, camera_id=camera_id)
+    p = repo.preview(svc.pool, lane_id=lane_id, camera_id=camera_id, search=_preview_key(svc))
     if p is None:
         raise NotFound(f"preview of {lane_id}/{camera_id}")
     return Response(p.jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})

@@ -1,5 +1,9 @@
 """Search: plates (exact, prefix, fuzzy) with time, lane and alert filters, keyset pages;
-faces by photo (1:N). Every search needs a reason, is rate-limited and audited."""
+faces by photo (1:N). Every search needs a reason, is rate-limited and audited.
+
+A search is one read of the user's budget and each hit it opens is another
+(`lanecap.security.ratelimit`); a spent budget is a 429 with a Retry-After header (app.py).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ from lanecap.api.views import crossings_out, need_reason, search_plates
 from lanecap.security.roles import Principal
 from storage import search as repo
 
-router = APIRouter(prefix="/api/search", tags=["search"], responses=ERROR_RESPONSES)
 MAX_PHOTO = 8 * 1024 * 1024
+
+
+router = APIRouter(prefix="/api/search", tags=["search"], responses=ERROR_RESPONSES)
 
 
 @router.get("/crossings", response_model=SearchPage)

@@ -29,6 +29,17 @@ def ingest_all(archive) -> int:  # type: ignore[no-untyped-def]
     return officer_ingest(archive.settings, archive.pool, archive.objects).run_all()
 
 
+def cli_user(archive, role: str = "supervisor") -> tuple[list[str], str]:  # type: ignore[no-untyped-def]
+    """A fresh lanecap user for one CLI command (a TOTP code is good once): the options
+    `--as NAME --totp CODE` and the password to type at the prompt."""
+    from lanecap.api.testing import make_account
+    from lanecap.evidence import audit_trail
+
+    trail = audit_trail(archive.settings, archive.pool)
+    acc = make_account(archive, trail, role=role, prefix="cli")  # type: ignore[arg-type]
+    return ["--as", acc.name, "--totp", acc.code()], f"{acc.password}\n"
+
+
 @pytest.fixture(scope="session")
 def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("services")

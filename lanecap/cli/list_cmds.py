@@ -19,19 +19,33 @@ import numpy as np
 
 from lanecap.api import watchlist as wl
 from lanecap.archive import Archive, open_archive
-from lanecap.cli.base import Context, pass_ctx, reports_errors
-from lanecap.evidence import audit_trail
+from lanecap.cli.base import (
+    CliLogin,
+    Context,
+    cli_login,
+    cli_trail,
+    pass_ctx,
+    reader_login,
+    reports_errors,
+)
 from lanecap.ingest import officer_ingest
 from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
 from lanecap.security.reasons import PlateInReason, check_reason
 from lanecap.security.roles import Permission, Principal, authorize
+from lanecap.security.trail import AuditTrail
 from storage.crypto import SearchKey
 
 
 def _supervisor() -> Principal:
-    """The local operator of the officer service, acting as supervisor (audited as system)."""
+    """The local operator of the officer service (maintenance only: `hotlist seal`)."""
     return Principal(name=getpass.getuser(), role="supervisor", kind="system")
+
+
+def _signed_in(ctx: Context, a: Archive, login: CliLogin) -> tuple[Principal, AuditTrail]:
+    """The named supervisor (password + TOTP), and the CLI's trail (channel cli)."""
+    trail = cli_trail(ctx.settings, a.pool)
+    return cli_login(a.pool, trail, login, permission=Permission.WATCHLIST_ENROL), trail
 
 
 def _reason(reason: str) -> str:
@@ -74,18 +88,25 @@ def watchlist_group() -> None:
     "--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day in force."
 )
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reader_login
 @pass_ctx
 @reports_errors
-def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo: Path) -> None:
-    """Enrol PHOTO; refused unless it holds exactly one usable face."""
+def enroll(
+    ctx: Context,
+    name: str,
+    reason: str,
+    expires: datetime | None,
+    photo: Path,
+    login: CliLogin,
+) -> None:
+    """Enrol PHOTO as a signed-in supervisor; refused unless it holds exactly one usable face."""
     from recognition.faces.encoder import FaceRecognitionEncoder
 
-    who = _supervisor()
-    authorize(who, Permission.WATCHLIST_ENROL)
     image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
     if image is None:
         raise click.BadParameter(f"{photo} is not an image OpenCV can read", param_hint="PHOTO")
     with open_archive(ctx.settings) as a:
+        who, trail = _signed_in(ctx, a, login)
         search = _sealed(ctx, a)
         entry = wl.add_face(
             a.pool,
@@ -97,20 +118,20 @@ def enroll(ctx: Context, name: str, reason: str, expires: datetime | None, photo
             by=who.actor,
             expires_at=wl.until(expires.date() if expires else None),
         )
-        audit_trail(ctx.settings, a.pool).record(
-            who, "watchlist.enrol", target=f"watchlist:{entry}", reason=reason.strip()
-        )
+        trail.record(who, "watchlist.enrol", target=f"watchlist:{entry}", reason=reason.strip())
     click.echo(f"enrolled as watch-list entry {entry}")
 
 
 @watchlist_group.command("list")
 @click.option("--kind", type=click.Choice(["face", "plate"]), default="face")
+@reader_login
 @pass_ctx
 @reports_errors
-def list_entries(ctx: Context, kind: str) -> None:
-    """Active entries: id, label, reason, expiry."""
-    authorize(_supervisor(), Permission.WATCHLIST_ENROL)
+def list_entries(ctx: Context, kind: str, login: CliLogin) -> None:
+    """Active entries: id, label, reason, expiry (a signed-in supervisor; audited)."""
     with open_archive(ctx.settings) as a:
+        who, trail = _signed_in(ctx, a, login)
+        trail.record(who, "watchlist.view", target=f"watchlist:{kind}")
         entries = wl.entries(
             a.pool,
             kind="face" if kind == "face" else "plate",
@@ -132,16 +153,16 @@ def list_entries(ctx: Context, kind: str) -> None:
     callback=checked_reason,
     help="Why the entry is taken off the list; no plate text.",
 )
+@reader_login
 @pass_ctx
 @reports_errors
-def expire_entry(ctx: Context, entry_id: int, reason: str) -> None:
-    """End an entry (face or plate) now."""
-    who = _supervisor()
-    authorize(who, Permission.WATCHLIST_ENROL)
+def expire_entry(ctx: Context, entry_id: int, reason: str, login: CliLogin) -> None:
+    """End an entry (face or plate) now (a signed-in supervisor)."""
     with open_archive(ctx.settings) as a:
+        who, trail = _signed_in(ctx, a, login)
         _sealed(ctx, a)
         wl.expire(a.pool, entry_id)
-        audit_trail(ctx.settings, a.pool).record(
+        trail.record(
             who, "watchlist.expire", target=f"watchlist:{entry_id}", reason=_reason(reason)
         )
     click.echo(f"entry {entry_id} expired")
@@ -163,13 +184,15 @@ def hotlist_group() -> None:
 @click.option(
     "--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day in force."
 )
+@reader_login
 @pass_ctx
 @reports_errors
-def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None) -> None:
+def hotlist_add(
+    ctx: Context, plate: str, reason: str, expires: datetime | None, login: CliLogin
+) -> None:
     """List PLATE: alerts on exact, look-alike (0/O, 1/I, ...) and one-edit reads."""
-    who = _supervisor()
-    authorize(who, Permission.WATCHLIST_ENROL)
     with open_archive(ctx.settings) as a:
+        who, trail = _signed_in(ctx, a, login)
         search = _sealed(ctx, a)
         entry = wl.add_plate(
             a.pool,
@@ -180,9 +203,7 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
             by=who.actor,
             expires_at=wl.until(expires.date() if expires else None),
         )
-        audit_trail(ctx.settings, a.pool).record(
-            who, "hotlist.add", target=f"watchlist:{entry}", reason=reason.strip()
-        )
+        trail.record(who, "hotlist.add", target=f"watchlist:{entry}", reason=reason.strip())
     click.echo(f"hot-list entry {entry} added")
 
 
@@ -194,22 +215,22 @@ def hotlist_add(ctx: Context, plate: str, reason: str, expires: datetime | None)
     callback=checked_reason,
     help="Why this list is imported (audited); no plate text.",
 )
+@reader_login
 @pass_ctx
 @reports_errors
-def hotlist_import(ctx: Context, csv_file: Path, reason: str) -> None:
+def hotlist_import(ctx: Context, csv_file: Path, reason: str, login: CliLogin) -> None:
     """Import a CSV (plate[,reason,region,expires,note]); bad rows are reported, good ones load."""
-    who = _supervisor()
-    authorize(who, Permission.WATCHLIST_ENROL)
     try:
         text = csv_file.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise click.ClickException(f"{csv_file}: not UTF-8 text (byte {err.start})") from None
     with open_archive(ctx.settings) as a:
+        who, trail = _signed_in(ctx, a, login)
         search = _sealed(ctx, a)
         ids, rejected = wl.import_plates(
             a.pool, search, text=text, reason=_reason(reason), by=who.actor
         )
-        audit_trail(ctx.settings, a.pool).record(
+        trail.record(
             who,
             "hotlist.import",
             target="watchlist",

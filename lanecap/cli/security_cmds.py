@@ -23,7 +23,15 @@ import click
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from lanecap.cli.base import Context, pass_ctx, reports_errors
+from lanecap.cli.base import (
+    CliLogin,
+    Context,
+    cli_login,
+    cli_trail,
+    pass_ctx,
+    reader_login,
+    reports_errors,
+)
 from lanecap.cli.list_cmds import checked_reason
 from lanecap.config import Settings
 from lanecap.evidence import audit_trail
@@ -41,7 +49,7 @@ from lanecap.keys import (
 from lanecap.retention import apply_retention
 from lanecap.security import tokens as tok
 from lanecap.security import users as usr
-from lanecap.security.roles import USER_ROLES, Principal, Role
+from lanecap.security.roles import USER_ROLES, Permission, Principal, Role
 from lanecap.security.trail import AuditTrail
 from lanecap.services.lanes import lane_role
 from lanecap.services.runtime import (
@@ -281,11 +289,23 @@ def audit_checkpoint(ctx: Context) -> None:
 @click.option("--since-seq", type=int, default=0, help="Entries after this seq.")
 @click.option("--limit", type=click.IntRange(1, 100000), default=100, help="At most this many.")
 @click.option("--actor", default=None, help="Only this actor (e.g. user:olivia).")
+@reader_login
 @pass_ctx
 @reports_errors
-def audit_list(ctx: Context, since_seq: int, limit: int, actor: str | None) -> None:
-    """Print entries: seq, time, actor, action, target, reason."""
+def audit_list(
+    ctx: Context, since_seq: int, limit: int, actor: str | None, login: CliLogin
+) -> None:
+    """Print entries: seq, time, actor, action, target, reason. The log says who searched
+    what and why, so only a signed-in auditor (or admin) reads it, and the read is audited."""
     with _store(ctx.settings) as st:
+        trail = cli_trail(ctx.settings, st.pool)
+        who = cli_login(st.pool, trail, login, permission=Permission.AUDIT_READ)
+        trail.record(
+            who,
+            "audit.read",
+            target="audit_events",
+            detail={"since_seq": since_seq, "limit": limit, "actor": actor},
+        )
         rows = audit.entries(st.pool, since_seq=since_seq, limit=limit, actor=actor)
     for e in rows:
         click.echo(

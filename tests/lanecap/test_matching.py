@@ -15,7 +15,7 @@ from recognition.plates.hotlist import fold
 from storage import crossings as repo
 from storage import watchlist
 from storage.crypto import SearchKey
-from tests.conftest import ingest_all
+from tests.conftest import cli_user, ingest_all
 
 SEARCH = SearchKey(secrets.token_bytes(32))
 
@@ -171,6 +171,11 @@ def test_cli_enrol_refuses_photos_without_exactly_one_face(tmp_path, settings, a
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))
     runner = CliRunner()
+    anonymous = runner.invoke(
+        main, ["-c", str(cfg), "watchlist", "enroll", "--name", "A", "--reason", "test", str(face)]
+    )
+    assert anonymous.exit_code == 2 and "named lanecap user" in anonymous.output
+    who, password = cli_user(archive)
     ok = runner.invoke(
         main,
         [
@@ -178,18 +183,33 @@ def test_cli_enrol_refuses_photos_without_exactly_one_face(tmp_path, settings, a
             str(cfg),
             "watchlist",
             "enroll",
+            *who,
             "--name",
             "Astronaut",
             "--reason",
             "test case",
             str(face),
         ],
+        input=password,
     )
     assert ok.exit_code == 0, ok.output
     assert "enrolled as watch-list entry" in ok.output
+    who, password = cli_user(archive)
     bad = runner.invoke(
         main,
-        ["-c", str(cfg), "watchlist", "enroll", "--name", "Nobody", "--reason", "test", str(blank)],
+        [
+            "-c",
+            str(cfg),
+            "watchlist",
+            "enroll",
+            *who,
+            "--name",
+            "N",
+            "--reason",
+            "test",
+            str(blank),
+        ],
+        input=password,
     )
     assert bad.exit_code != 0
     assert "not enrolled: no_face" in bad.output
@@ -203,8 +223,11 @@ def test_cli_hotlist_import_reports_rejected_rows(tmp_path, settings, archive) -
     cfg = _cfg(tmp_path, settings)
     csv_file = tmp_path / "hot.csv"
     csv_file.write_text("plate,reason\nQRS4567,stolen\n!!,bad plate\nTUV8910,wanted\n")
+    who, password = cli_user(archive)
     r = CliRunner().invoke(
-        main, ["-c", str(cfg), "hotlist", "import", str(csv_file), "--reason", "daily list"]
+        main,
+        ["-c", str(cfg), "hotlist", "import", *who, str(csv_file), "--reason", "daily list"],
+        input=password,
     )
     assert r.exit_code == 0, r.output
     assert "imported 2 plate(s), rejected 1 row(s)" in r.output

@@ -7,8 +7,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
+from minio import Minio
+from minio.error import S3Error
 
 from lanecap.cli import main
+from tests.conftest import cli_user
 
 from .conftest import SecureEnv, make_crossing
 
@@ -27,11 +30,11 @@ def cli(secure_env: SecureEnv, tmp_path_factory: pytest.TempPathFactory):  # typ
         "LANECAP_DATABASE_ADMIN_URL": env.endpoints.admin_url,
     }
 
-    def invoke(*args: str) -> Result:
+    def invoke(*args: str, input: str | None = None) -> Result:
         with pytest.MonkeyPatch.context() as mp:
             for k, v in environ.items():
                 mp.setenv(k, v)
-            return CliRunner().invoke(main, ["-c", str(cfg), *args])
+            return CliRunner().invoke(main, ["-c", str(cfg), *args], input=input)
 
     return invoke
 
@@ -83,6 +86,26 @@ def test_users_tokens_holds_retention_and_keys(cli, secure_env: SecureEnv, tmp_p
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM crossings")
     assert env_lines["LANECAP_S3_ACCESS_KEY"] != secure_env.endpoints.s3_access_key
+    # ... and its S3 identity reads and lists nothing (the whole matrix: test_security_store)
+    lane_s3 = Minio(
+        env_lines["LANECAP_S3_ENDPOINT"],
+        access_key=env_lines["LANECAP_S3_ACCESS_KEY"],
+        secret_key=env_lines["LANECAP_S3_SECRET_KEY"],
+        secure=False,
+        region=secure_env.endpoints.s3_region,
+    )
+    bucket, key = secure_env.archive.objects.bucket("plates"), "cli-lane/x"
+    try:
+        assert lane_s3.list_buckets() == []  # SeaweedFS lists only buckets one may list
+    except S3Error as err:
+        assert err.code == "AccessDenied"
+    for attempt in (
+        lambda: list(lane_s3.list_objects(bucket, recursive=True)),
+        lambda: lane_s3.get_object(bucket, key),
+    ):
+        with pytest.raises(S3Error) as err:
+            attempt()
+        assert err.value.code == "AccessDenied"
 
     r = cli("keys", "rotate", "--retire-old")
     assert r.exit_code == 0, r.output
@@ -90,6 +113,14 @@ def test_users_tokens_holds_retention_and_keys(cli, secure_env: SecureEnv, tmp_p
     assert len(list(secure_env.keys_dir.glob("agency-*.key"))) == 1
 
     r = cli("audit", "list", "--limit", "1000")
+    assert r.exit_code == 2 and "named lanecap user" in r.output  # the log is not for anyone
+    officer, password = cli_user(secure_env.archive, role="officer")
+    r = cli("audit", "list", *officer, "--limit", "1000", input=password)
+    assert r.exit_code != 0 and "user.add" not in r.output
+    auditor, password = cli_user(secure_env.archive, role="auditor")
+    r = cli("audit", "list", *auditor, "--limit", "1000", input=password)
+    assert r.exit_code == 0, r.output
+    assert "audit.read" in r.output and "access.denied" in r.output
     for action in ("user.add", "user.disable", "token.create", "hold.add", "key.rotate"):
         assert action in r.output
     assert "CLI0001" not in r.output

@@ -43,6 +43,7 @@ from lanecap.security.tokens import create_token
 from storage import health, watchlist
 from storage.crypto import DecryptionError
 from storage.db import migrate, migrations, open_pool
+from tests.conftest import cli_user
 
 from .conftest import SUPERVISOR, SecureEnv, make_crossing
 
@@ -469,7 +470,7 @@ def test_evidence_reader_and_trail_refuse_plates_in_reasons(secure_env) -> None:
 
 @pytest.fixture(scope="module")
 def cli(secure_env: SecureEnv, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    def invoke(*args: str, env: SecureEnv = secure_env) -> Result:
+    def invoke(*args: str, env: SecureEnv = secure_env, input: str | None = None) -> Result:
         cfg = tmp_path_factory.mktemp("restcli") / "lane.toml"
         cfg.write_text(
             f'data_dir = "{env.settings.data_dir}"\n'
@@ -479,7 +480,7 @@ def cli(secure_env: SecureEnv, tmp_path_factory: pytest.TempPathFactory):  # typ
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("LANECAP_DATABASE_URL", env.endpoints.database_url)
             mp.setenv("LANECAP_DATABASE_ADMIN_URL", env.endpoints.admin_url)
-            return CliRunner().invoke(main, ["-c", str(cfg), *args])
+            return CliRunner().invoke(main, ["-c", str(cfg), *args], input=input)
 
     return invoke
 
@@ -499,11 +500,13 @@ def test_cli_refuses_plates_in_reasons(cli, secure_env) -> None:  # type: ignore
     assert r.exit_code != 0 and MESSAGE in r.output
     assert not [x for x in _audit_reasons(pool)[before:] if plate_like(x)]
     # case numbers pass
-    r = cli("hotlist", "add", "CLI7002", "--reason", "INC 12345")
+    who, password = cli_user(secure_env.archive)
+    r = cli("hotlist", "add", *who, "CLI7002", "--reason", "INC 12345", input=password)
     assert r.exit_code == 0, r.output
     r = cli("holds", "add", "CASE-2026-0043", str(c.id), "--reason", "CASE-2026-0043")
     assert r.exit_code == 0, r.output
-    r = cli("watchlist", "list", "--kind", "plate")
+    who, password = cli_user(secure_env.archive)
+    r = cli("watchlist", "list", *who, "--kind", "plate", input=password)
     assert r.exit_code == 0 and "CLI7002" in r.output and "INC 12345" in r.output
 
 

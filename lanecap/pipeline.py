@@ -21,6 +21,8 @@ from capture.types import CameraRole, Frame
 from lanecap.config import LaneConfig
 from lanecap.errors import PipelineError
 from recognition.faces.driver import DriveSide, SeatLayout, blur_passengers, select_driver
+from recognition.plates.calibrate import DEFAULT_FILE as CALIBRATION_FILE
+from recognition.plates.calibrate import Calibration
 from recognition.plates.confirm import CONFIRM_FLOOR, confirms
 from recognition.plates.vote import Vote, vote
 from recognition.types import (
@@ -35,6 +37,17 @@ from recognition.types import (
 )
 
 log = logging.getLogger(__name__)
+CHECK_BELOW = 0.9
+"""A crossing whose plate is less likely than this to be exactly right is flagged check_plate."""
+
+
+def shipped_calibration() -> Calibration:
+    """recognition/models/plate_confidence.json (raw scores when it is absent)."""
+    if CALIBRATION_FILE.exists():
+        return Calibration.load(CALIBRATION_FILE)
+    log.warning("no plate confidence calibration at %s: raw scores", CALIBRATION_FILE)
+    return Calibration.identity()
+
 
 CROSSING_NS = uuid.UUID("6f1c1f9e-6a8f-4c51-9f3e-2f3a1f0c7b11")
 SETTLED_CONFIDENCE = 0.8
@@ -97,7 +110,9 @@ class Crossing:
     face was unusable (recognition.faces.quality.RejectReason: too_small, blurred, ...).
     Only a usable driver face is kept. `passengers` (the faces beside the driver in the
     kept frame) is empty unless the site's policy keeps passengers' faces.
-    plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`.
+    plate_flags: `front_rear_disagree`, `no_plate_read`, `no_plate_seen`, `check_plate`
+    (the plate's calibrated confidence, the chance the read is exactly right, is below
+    `check_below`: the booth and search show it as "check plate", never as certain).
     `n_frames` counts the frames kept: a vehicle in view for minutes is thinned to the
     tracker's `max_observations` per camera.
     `vehicles`: the vehicle's motion boxes from cameras with `vehicles = "motion"`; such a
@@ -143,8 +158,13 @@ class LanePipeline:
         keep_passengers: bool = False,
         settle_reads: int = 3,
         confirm_floor: float = CONFIRM_FLOOR,
+        calibration: Calibration | None = None,
+        check_below: float = CHECK_BELOW,
     ) -> None:
         self.lane = lane
+        # the crossing's plate confidence is the calibrated chance that it is exactly right
+        self.calibration = calibration if calibration is not None else shipped_calibration()
+        self.check_below = check_below
         self.confirm_floor = min(confirm_floor, min_score)
         self._rejected = {c.id: RejectedBoxes() for c in lane.cameras}
         self._clock: dict[str, float] = {}  # newest analysed frame's time, per camera
@@ -360,10 +380,14 @@ class LanePipeline:
         reads = [p.read for p in plates if p.read is not None]
         fused = vote(reads)
         flags: list[str] = []
+        if fused is not None:
+            fused = replace(fused, confidence=round(self.calibration.apply(fused.confidence), 4))
         if not plates:
             flags.append("no_plate_seen")
         elif fused is None:
             flags.append("no_plate_read")
+        elif fused.confidence < self.check_below:
+            flags.append("check_plate")
         by_role = {
             role: vote([p.read for p in plates if p.role == role and p.read is not None])
             for role in ("front_plate", "rear_plate")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +83,9 @@ class LiveAnnouncer:
             plates = [o.payload for o in track.observations if isinstance(o.payload, PlateSighting)]
             reads = [p.read for p in plates if p.read is not None]
             fused = vote(reads) if len(reads) >= self.min_reads else None
+            if fused is not None:  # the same calibrated confidence as the crossing's
+                cal = self.pipeline.calibration.apply(fused.confidence)
+                fused = replace(fused, confidence=round(cal, 4))
             if fused is None:
                 if key in self._announced:
                     live[key] = self._announced[key]

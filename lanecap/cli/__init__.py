@@ -29,6 +29,7 @@ train_group.add_command(plates_cmds.train_detector)
 train_group.add_command(reader_cmds.train_reader)
 eval_group.add_command(reader_cmds.eval_reader)
 calibrate_group.add_command(faces_cmds.calibrate_faces)
+calibrate_group.add_command(plates_cmds.calibrate_plates)
 
 __all__ = ["main"]
 

@@ -174,6 +174,15 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     "with exactly one labelled plate, unmatched detections are not counted (for sets that label "
     "one plate per image).",
 )
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Confidence calibration JSON (default: the shipped plate_confidence.json; 'none' for "
+    "raw scores).",
+)
+@click.option("--plots/--no-plots", default=True, help="PNG plots beside the JSON.")
 def eval_plates(
     *,
     manifest: Path,
@@ -185,13 +194,17 @@ def eval_plates(
     imgsz: int | None,
     confirm_floor: float,
     precision_rule: str,
+    calibration_file: Path | None,
+    plots: bool,
 ) -> None:
     """Detection, end-to-end reading and reader-only accuracy on MANIFEST, with a breakdown.
 
     Reports detection precision/recall (IoU 0.5), mAP50 and ms per image; exact match
     and character error rate end to end and for the reader alone on ground-truth boxes;
-    and the same per plate group (height, shape, folder). Crop manifests (no boxes)
-    fill the reading keys only.
+    and the same per plate group (height, shape, folder); recall at IoU 0.7; the
+    calibration of the plate confidence (ECE, reliability bins) and every misread. With
+    --json, a precision-recall curve and a reliability diagram are written beside it.
+    Crop manifests (no boxes) fill the reading keys only.
     """
     from recognition.plates.detector import DEFAULT_CONF, DEFAULT_IMGSZ, YoloPlateDetector
     from recognition.plates.evaluate import evaluate_plates
@@ -205,6 +218,7 @@ def eval_plates(
         manifest, detector=detector, reader=reader, score_threshold=operating,
         rule=precision_rule,  # type: ignore[arg-type]
         confirm_floor=confirm_floor if confirm_floor < operating else None,
+        calibration=_calibration(calibration_file), progress=True,
     )  # fmt: skip
     click.echo(
         f"{manifest}  (IoU 0.5, score >= {operating}, confirmed from {confirm_floor},"
@@ -216,3 +230,53 @@ def eval_plates(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2))
         click.echo(f"wrote {json_out}")
+        if plots:
+            from recognition.plates.plots import write_plots
+
+            for png in write_plots(report, json_out):
+                click.echo(f"wrote {png}")
+
+
+def _calibration(path: Path | None) -> Any:
+    from recognition.plates.calibrate import DEFAULT_FILE, Calibration
+
+    if path is not None and str(path) == "none":
+        return None
+    chosen = path or DEFAULT_FILE
+    if not chosen.exists():
+        if path is not None:
+            raise click.BadParameter(f"{path} does not exist", param_hint="--calibration")
+        return None
+    return Calibration.load(chosen)
+
+
+@click.command("plates")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the calibration (default: the shipped plate_confidence.json).",
+)
+@click.option("--threads", type=int, default=2, show_default=True)
+def calibrate_plates(*, manifest: Path, out: Path | None, threads: int) -> None:
+    """Fit the plate confidence to the share of exact reads on MANIFEST (labelled texts the
+    reader did not train on): isotonic steps, end-to-end and ground-truth-box reads."""
+    from recognition.plates.calibrate import DEFAULT_FILE, fit
+    from recognition.plates.detector import DEFAULT_CONF, YoloPlateDetector
+    from recognition.plates.evaluate import evaluate_plates
+
+    reader = _load_reader(threads)
+    if reader is None:
+        raise click.ClickException("calibration needs the plate reader")
+    detector = YoloPlateDetector(None, threads=threads, conf=MAP_FLOOR_CONF)
+    report = evaluate_plates(
+        manifest, detector=detector, reader=reader, score_threshold=DEFAULT_CONF, progress=True
+    )
+    pairs = [(float(c), bool(ok)) for c, ok in report["read_confidences"]]
+    cal = fit(pairs, fitted_on=str(manifest))
+    target = out or DEFAULT_FILE
+    cal.save(target)
+    click.echo(f"{len(pairs)} reads; {len(cal.scores)} steps written to {target}")
+    for x, y in zip(cal.scores, cal.exact, strict=True):
+        click.echo(f"  raw {x:.3f} -> {y:.3f}")

@@ -54,16 +54,18 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
+from recognition.plates.calibrate import Calibration, expected_calibration_error, reliability
 from recognition.plates.confirm import CONFIRM_FLOOR, confirms
 from recognition.plates.manifest import LabelledImage, load_manifest, split_of
 from recognition.plates.read_eval import edit_distance
-from recognition.types import Box, Image, PlateDetection, PlateDetector, PlateReader
+from recognition.types import Box, Image, PlateDetection, PlateDetector, PlateRead, PlateReader
 
 log = logging.getLogger(__name__)
 
 PrecisionRule = Literal["strict", "single-label-lenient"]
 PRECISION_RULES: tuple[PrecisionRule, ...] = get_args(PrecisionRule)
 IOU_MATCH = 0.5
+IOU_TIGHT = 0.7
 CROP_PAD = 0.05
 """Detection crops are grown by this share on each side, as the lane pipeline does."""
 HEIGHT_BUCKETS = ((32.0, "small"), (64.0, "medium"))
@@ -87,6 +89,9 @@ class PlateOutcome:
     reader_read: str | None = None
     reader_none: bool = False
     reader_ms: float | None = None
+    read_conf: float | None = None  # the end-to-end read's (calibrated) confidence
+    iou: float | None = None  # IoU of the detection that found it (None: missed or no box)
+    file: str = ""
 
 
 @dataclass
@@ -206,10 +211,67 @@ def summarise(results: list[ImageResult]) -> dict[str, Any]:
         if confirming and found_counted
         else None,
         "found_recall": round(found / n_labels, 4) if confirming and n_labels else None,
+        "det_recall_iou70": _recall_at(results, IOU_TIGHT),
         "ms_p50": _pct(ms, 50),
         "ms_p95": _pct(ms, 95),
         **reading([p for r in results for p in r.plates]),
     }
+
+
+def _recall_at(results: list[ImageResult], iou: float) -> float | None:
+    """Share of labelled plates found at the operating score with a box this tight."""
+    boxed = [p for r in results if r.detection_counted for p in r.plates]
+    if not boxed:
+        return None
+    hit = sum(1 for p in boxed if p.detected and p.iou is not None and p.iou >= iou)
+    return round(hit / len(boxed), 4)
+
+
+def calibration_report(results: list[ImageResult]) -> dict[str, Any] | None:
+    """ECE and reliability bins of the end-to-end reads made (missed plates have none)."""
+    pairs = [
+        (p.read_conf, p.read == p.text)
+        for r in results
+        for p in r.plates
+        if p.text and p.read and p.read_conf is not None
+    ]
+    if not pairs:
+        return None
+    return {
+        "n": len(pairs),
+        "ece": expected_calibration_error(pairs),
+        "bins": [b.__dict__ for b in reliability(pairs)],
+    }
+
+
+def error_list(results: list[ImageResult]) -> list[dict[str, Any]]:
+    """Every labelled plate not read exactly end to end: truth, read, confidence, file."""
+    return [
+        {
+            "file": p.file,
+            "truth": p.text,
+            "read": p.read,
+            "confidence": p.read_conf,
+            "detected": p.detected,
+            "iou": p.iou,
+            "reader_read": p.reader_read,
+        }
+        for r in results
+        for p in r.plates
+        if p.text and p.read is not None and p.read != p.text
+    ]
+
+
+def pr_curve(results: list[ImageResult]) -> list[tuple[float, float, float]]:
+    """(score, precision, recall) at each detection score, highest first."""
+    det = [r for r in results if r.detection_counted]
+    n_labels = sum(r.n_labels for r in det)
+    scored = sorted((s for r in det for s in r.scored), key=lambda s: -s[0])
+    out, tp = [], 0
+    for i, (score, ok) in enumerate(scored, 1):
+        tp += ok
+        out.append((score, tp / i, tp / n_labels if n_labels else 0.0))
+    return out
 
 
 def group_table(results: list[ImageResult]) -> dict[str, dict[str, Any]]:
@@ -231,12 +293,14 @@ def group_table(results: list[ImageResult]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _timed_read(reader: PlateReader, crop: Image) -> tuple[str, bool, float]:
-    """(text or '', whether the reader returned nothing, milliseconds)."""
+def _timed_read(reader: PlateReader, crop: Image) -> tuple[str, bool, float, float | None]:
+    """(text or '', whether the reader returned nothing, milliseconds, confidence)."""
     t0 = time.perf_counter()
     read = reader.read(crop) if crop.size else None
     ms = (time.perf_counter() - t0) * 1000.0
-    return ("" if read is None else read.text), read is None, ms
+    if read is None:
+        return "", True, ms, None
+    return read.text, False, ms, read.confidence
 
 
 def evaluate_image(
@@ -249,17 +313,29 @@ def evaluate_image(
     rule: PrecisionRule,
     reader_pad: float = CROP_PAD,
     confirm_floor: float | None = CONFIRM_FLOOR,
+    calibration: Calibration | None = None,
 ) -> ImageResult:
+    cal = calibration or Calibration.identity()
     res = ImageResult(
         group=item.group, n_labels=len(item.boxes), detection_counted=item.boxes_known
     )
     if not item.boxes_known:  # plate crops: the whole image is the plate, reading only
         h, w = image.shape[:2]
         text = item.texts[0] if item.texts else ""
-        plate = PlateOutcome(plate_groups(item, h, w), text, None)
+        plate = PlateOutcome(plate_groups(item, h, w), text, None, file=item.rel)
         if reader is not None and text:
-            got, none, ms = _timed_read(reader, image)
-            plate = PlateOutcome(plate.groups, text, None, got, got, none, ms)
+            got, none, ms, conf = _timed_read(reader, image)
+            plate = PlateOutcome(
+                plate.groups,
+                text,
+                None,
+                got,
+                got,
+                none,
+                ms,
+                read_conf=None if conf is None else cal.apply(conf),
+                file=item.rel,
+            )
         res.plates.append(plate)
         return res
     if detector is None:
@@ -269,12 +345,12 @@ def evaluate_image(
     res.ms = (time.perf_counter() - t0) * 1000.0
     lenient = rule == "single-label-lenient" and len(item.boxes) == 1
     res.confirming = reader is not None and confirm_floor is not None
-    kept: dict[int, tuple[PlateDetection, str | None]] = {}  # label -> detection, its read
+    kept: dict[int, tuple[PlateDetection, PlateRead | None]] = {}  # label -> detection, read
     for det, label in match_detections(detections, item.boxes):
         if label is None and lenient:
             continue
         res.scored.append((det.score, label is not None))
-        read: str | None = None
+        read: PlateRead | None = None
         if det.score >= score_threshold:
             res.counted_at_threshold += 1
             res.matched_at_threshold += label is not None
@@ -284,7 +360,7 @@ def evaluate_image(
             candidate = reader.read(det.box.crop(image, pad=CROP_PAD))
             if candidate is None or not confirms(candidate):
                 continue
-            read = candidate.text
+            read = candidate
         res.found_counted += 1
         if label is not None:
             res.found_matched += 1
@@ -292,18 +368,30 @@ def evaluate_image(
     for i, (box, text) in enumerate(zip(item.boxes, item.texts, strict=True)):
         found = kept.get(i)
         seen = found is not None and found[0].score >= score_threshold
-        plate = PlateOutcome(plate_groups(item, box.height, box.width), text, seen)
+        iou = None if found is None else round(found[0].box.iou(box), 4)
+        groups = plate_groups(item, box.height, box.width)
+        plate = PlateOutcome(groups, text, seen, iou=iou, file=item.rel)
         if reader is not None and text:
-            e2e = ""
+            e2e, conf = "", None
             if found is not None:
                 det, pre = found
-                e2e = (
-                    pre
-                    if pre is not None
-                    else _timed_read(reader, det.box.crop(image, pad=CROP_PAD))[0]
-                )
-            got, none, ms = _timed_read(reader, box.crop(image, pad=reader_pad))
-            plate = PlateOutcome(plate.groups, text, plate.detected, e2e, got, none, ms)
+                if pre is not None:
+                    e2e, conf = pre.text, pre.confidence
+                else:
+                    e2e, _, _, conf = _timed_read(reader, det.box.crop(image, pad=CROP_PAD))
+            got, none, ms, _ = _timed_read(reader, box.crop(image, pad=reader_pad))
+            plate = PlateOutcome(
+                groups,
+                text,
+                seen,
+                e2e,
+                got,
+                none,
+                ms,
+                read_conf=None if conf is None else cal.apply(conf),
+                iou=iou,
+                file=item.rel,
+            )
         res.plates.append(plate)
     return res
 
@@ -318,6 +406,8 @@ def evaluate_plates(
     warmup: int = 2,
     reader_pad: float = CROP_PAD,
     confirm_floor: float | None = CONFIRM_FLOOR,
+    calibration: Calibration | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run the detector and reader over a manifest; returns the JSON report dict.
 
@@ -325,10 +415,12 @@ def evaluate_plates(
     all detections the detector returned. `detector` may be None only for a
     manifest without boxes (plate crops).
     """
+    from tqdm import tqdm
+
     items = load_manifest(manifest_path)
     results: list[ImageResult] = []
     warmed = 0
-    for item in items:
+    for item in tqdm(items, desc="eval plates", unit="image", disable=not progress):
         raw = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
         if raw is None:
             log.warning("cannot read %s; skipped", item.path)
@@ -351,9 +443,22 @@ def evaluate_plates(
                 rule=rule,
                 reader_pad=reader_pad,
                 confirm_floor=confirm_floor,
+                calibration=calibration,
             )
         )
     report = summarise(results)
+    report["calibration"] = calibration_report(results)
+    report["calibrated_with"] = None if calibration is None else calibration.fitted_on
+    report["errors"] = error_list(results)
+    report["read_confidences"] = [
+        [p.read_conf, int(p.read == p.text)]
+        for r in results
+        for p in r.plates
+        if p.text and p.read and p.read_conf is not None
+    ]
+    curve = pr_curve(results)
+    step = max(1, len(curve) // 200)
+    report["pr_curve"] = [[round(v, 4) for v in c] for c in curve[::step]]
     report["reader_pad"] = reader_pad
     report["per_group"] = {
         g: summarise([r for r in results if r.group == g])
@@ -363,6 +468,6 @@ def evaluate_plates(
     log.info(
         "%s: precision rule %s, IoU %.2f, score >= %.2f: %s",
         manifest_path, rule, IOU_MATCH, score_threshold,
-        {k: v for k, v in report.items() if k not in ("per_group", "groups")},
+        {k: v for k, v in report.items() if k not in ("per_group", "groups", "errors", "pr_curve", "read_confidences")},
     )  # fmt: skip
     return report

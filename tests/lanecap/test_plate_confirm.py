@@ -98,3 +98,23 @@ def test_a_node_behind_its_frames_does_not_split_a_vehicle() -> None:
     assert out == []
     out += pipe.poll(100.0 + 0.2 * 11 + STALL_S + 0.1)
     assert [c.plate.text for c in out if c.plate] == ["7CID930"]
+
+
+def test_a_crossing_shows_the_calibrated_chance_and_flags_check_plate() -> None:
+    from recognition.plates.calibrate import Calibration
+
+    img = np.full((240, 320, 3), 128, np.uint8)
+    results = {}
+    for name, exact in (("sure", (0.5, 0.99)), ("unsure", (0.1, 0.6))):
+        cal = Calibration(scores=(0.5, 1.0), exact=exact, fitted_on=name, n=100)
+        pipe = LanePipeline(
+            LANE, detector=TwoCandidates(0.9), reader=ByWidth(), faces=None, calibration=cal
+        )
+        for i in range(8):
+            pipe.process(Frame("cf-front", i, 100.0 + 0.2 * i, img))
+        (c,) = [c for c in pipe.finish() if c.plate is not None]
+        assert c.plate is not None
+        results[name] = (round(c.plate.confidence, 3), "check_plate" in c.plate_flags)
+    # raw vote 0.97 (three agreeing sure reads) -> the table's chance at 0.97
+    assert results["sure"][0] > 0.9 and not results["sure"][1]
+    assert results["unsure"][0] < 0.6 and results["unsure"][1]

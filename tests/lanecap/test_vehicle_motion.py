@@ -11,6 +11,7 @@ from capture.sources import open_source
 from capture.types import Frame
 from lanecap.config import LaneConfig
 from lanecap.pipeline import Crossing, LanePipeline
+from recognition.plates.calibrate import Calibration
 from recognition.types import Box, Image, PlateDetection, PlateRead
 from tests.conftest import shared_data
 
@@ -131,7 +132,13 @@ def test_two_cars_side_by_side_are_two_crossings() -> None:
 
 def test_plate_and_motion_of_one_car_are_one_crossing() -> None:
     lane = _lane({"role": "overview", "vehicles": "motion"})
-    pipe = LanePipeline(lane, detector=BrightPlate(), reader=FixedReader(), faces=None)
+    pipe = LanePipeline(
+        lane,
+        detector=BrightPlate(),
+        reader=FixedReader(),
+        faces=None,
+        calibration=Calibration.identity(),  # raw 0.9: no check_plate flag here
+    )
     crossings = _drive(pipe, [1.0], [250.0])
     assert len(crossings) == 1
     c = crossings[0]
@@ -142,6 +149,12 @@ def test_plate_and_motion_of_one_car_are_one_crossing() -> None:
 def test_motion_off_is_the_default_and_keeps_plate_crossings() -> None:
     lane = _lane({"role": "overview"})
     assert lane.cameras[0].vehicles == "off"
-    pipe = LanePipeline(lane, detector=BrightPlate(), reader=FixedReader(), faces=None)
+    pipe = LanePipeline(
+        lane,
+        detector=BrightPlate(),
+        reader=FixedReader(),
+        faces=None,
+        calibration=Calibration.identity(),  # raw 0.9: no check_plate flag here
+    )
     crossings = _drive(pipe, [1.0], [250.0])
     assert len(crossings) == 1 and crossings[0].vehicles == ()

@@ -101,7 +101,9 @@ def test_metrics_strict_and_lenient(tmp_path: Path) -> None:
     assert set(strict) == {"n_images", "det_precision", "det_recall", "map50", "read_exact", "ms_p50",
                            "ms_p95", "per_group", "read_cer", "reader_exact", "reader_cer",
                            "reader_no_read", "reader_ms_p50", "reader_ms_p95", "reader_pad",
-                           "groups", "found_precision", "found_recall"}  # fmt: skip
+                           "groups", "found_precision", "found_recall", "det_recall_iou70",
+                           "calibration", "calibrated_with", "errors", "pr_curve",
+                           "read_confidences"}  # fmt: skip
     assert strict["n_images"] == 2 and strict["det_recall"] == 1.0
     assert strict["det_precision"] == 0.5 and strict["map50"] == pytest.approx(1.0)
     assert strict["read_exact"] == 0.5

@@ -127,7 +127,7 @@
   function flags(c) {
     let h = c.alert ? '<span class="tag alert">ALERT</span>' : "";
     (c.matches || []).forEach((m) => { if (m.decision === "match") h += `<span class="tag alert">${esc(m.kind)} match${m.watch_label ? ": " + esc(m.watch_label) : ""}</span>`; });
-    (c.plate_flags || []).forEach((f) => { h += `<span class="tag">${esc(f.replace(/_/g, " "))}</span>`; });
+    (c.plate_flags || []).forEach((f) => { h += `<span class="tag${f === "check_plate" ? " check" : ""}">${esc(f.replace(/_/g, " "))}</span>`; });
     return h;
   }
   function hhmmss(iso) { return new Date(iso).toISOString().substring(11, 19); }

@@ -108,7 +108,9 @@ def check(pool: ConnectionPool, *, user: str | None, address: str | None, now: f
     if not rows:
         return
     kind, until = max(rows, key=lambda r: r[1])
-    raise LoginThrottled(kind=kind, retry_after=max(1, math.ceil(until.timestamp() - now)))
+    # timestamps are kept to the microsecond: round that away before rounding up
+    left = until.timestamp() - now
+    raise LoginThrottled(kind=kind, retry_after=max(1, math.ceil(round(left, 3))))
 
 
 def _count(

@@ -203,7 +203,11 @@ def _listening_ports(pid: int) -> set[int]:
 def test_weed_listens_on_loopback_ports_we_know_only(store: Store) -> None:
     pid = store.weed._pid()
     assert pid is not None
-    assert _listening_ports(pid) == set(store.weed.ports().values())
+    want = set(store.weed.ports().values())
+    deadline = time.monotonic() + 20  # weed opens its last ports a moment after S3 answers
+    while _listening_ports(pid) != want and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert _listening_ports(pid) == want
 
 
 # -- (i) the filer -------------------------------------------------------------------------

@@ -68,7 +68,10 @@ def plate_reader(settings: Settings, lane: LaneConfig | None = None) -> PlateRea
 def face_encoder(settings: Settings) -> FaceEncoder:
     from recognition.faces.encoder import FaceRecognitionEncoder
 
-    return FaceRecognitionEncoder(model=settings.recognition.face_model)
+    rec = settings.recognition
+    return FaceRecognitionEncoder(
+        detector=rec.face_detector, model=rec.face_model, threads=rec.threads
+    )
 
 
 def lane_pipeline(settings: Settings, lane: LaneConfig) -> LanePipeline:

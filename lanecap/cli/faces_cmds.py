@@ -23,31 +23,57 @@ def _fmt(x: float | int | None, spec: str = ".4f") -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write the figures as JSON here (keys: n_images, detect_rate, tar_far_1e3, "
-    "tar_far_1e2, eer, rank1, ms_p50).",
+    "tar_far_1e2, eer, rank1, ms_p50, then per_size and sized_by).",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(["yunet", "dlib"]),
+    default="yunet",
+    show_default=True,
+    help="Face detector: OpenCV's YuNet, or dlib's (chosen by --model); the lane's "
+    "default is recognition.face_detector.",
 )
 @click.option(
     "--model",
     type=click.Choice(["hog", "cnn", "hog+cnn"]),
     default="hog",
     show_default=True,
-    help="Face detector; hog+cnn runs the CNN only on images where HOG finds nothing.",
+    help="dlib detector (with --detector dlib); hog+cnn runs the CNN only on images where "
+    "HOG finds nothing.",
 )
 @click.option(
     "--clahe", type=click.Choice(["auto", "off", "always"]), default="auto", show_default=True
 )
-def eval_faces(*, manifest: Path, json_out: Path | None, model: str, clahe: str) -> None:
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True)
+def eval_faces(
+    *,
+    manifest: Path,
+    json_out: Path | None,
+    detector: str,
+    model: str,
+    clahe: str,
+    threads: int,
+) -> None:
     """Face detection rate, verification TAR at FAR 1e-3/1e-2, EER, rank-1 and ms/face on a
-    `file,identity` MANIFEST.
+    `file,identity` MANIFEST, overall and per face-size bucket.
 
     Every manifest row counts in the detection rate (unreadable or faceless images are
     misses); pair and rank-1 figures use the largest face of each image that has one.
+    Optional x,y,w,h columns (a true face box, as `lanesim.render_face_set` writes) size
+    the buckets; without them the largest detected face does.
     """
     from recognition.faces.encoder import FaceRecognitionEncoder
     from recognition.faces.evaluate import evaluate_faces_detailed
 
-    encoder = FaceRecognitionEncoder(model=model, clahe=clahe)  # type: ignore[arg-type]
+    encoder = FaceRecognitionEncoder(
+        detector=detector,  # type: ignore[arg-type]
+        model=model,  # type: ignore[arg-type]
+        clahe=clahe,  # type: ignore[arg-type]
+        threads=threads,
+    )
     ev = evaluate_faces_detailed(manifest, encoder=encoder)
-    click.echo(f"{manifest}  (model {model}, CLAHE {clahe})")
+    what = f"detector {detector}" + (f" ({model})" if detector == "dlib" else "")
+    click.echo(f"{manifest}  ({what}, CLAHE {clahe})")
     click.echo(
         f"images {ev.n_images}  detected {ev.n_detected}  detect_rate {_fmt(ev.detect_rate)}  "
         f"(quality-rejected {ev.n_rejected_by_quality})"
@@ -62,9 +88,15 @@ def eval_faces(*, manifest: Path, json_out: Path | None, model: str, clahe: str)
         f"rank-1 {_fmt(ev.rank1)} over {ev.n_rank1_probes} probes  "
         f"ms/face p50 {_fmt(ev.ms_p50, '.1f')}"
     )
+    for bucket, fig in ev.per_size.items():
+        click.echo(
+            f"  {bucket:>7} px: images {fig['n_images']}  detect_rate {_fmt(fig['detect_rate'])}"
+            f"  hit_rate {_fmt(fig['hit_rate'])}  TAR@FAR1e-3 {_fmt(fig['tar_far_1e3'])}"
+            f" ({fig['n_genuine']} genuine)  (sized by {ev.sized_by})"
+        )
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(ev.as_dict(), indent=2) + "\n", encoding="utf-8")
+        json_out.write_text(json.dumps(ev.as_json(), indent=2) + "\n", encoding="utf-8")
         click.echo(f"wrote {json_out}")
 
 

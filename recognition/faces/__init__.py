@@ -16,7 +16,7 @@ from recognition.faces.driver import (
     faces_in_region,
     select_driver,
 )
-from recognition.faces.encoder import FaceRecognitionEncoder
+from recognition.faces.encoder import FaceDetectorKind, FaceRecognitionEncoder
 from recognition.faces.enhance import ClaheMode
 from recognition.faces.evaluate import EVAL_KEYS, evaluate_faces
 from recognition.faces.match import (
@@ -30,6 +30,7 @@ from recognition.faces.match import (
     check_enrolment,
 )
 from recognition.faces.quality import QualityGate, RejectReason
+from recognition.faces.yunet import YuNetFaceDetector
 
 __all__ = [
     "EVAL_KEYS",
@@ -40,6 +41,7 @@ __all__ = [
     "DriverSelection",
     "EnrolmentCheck",
     "FaceDetector",
+    "FaceDetectorKind",
     "FaceMatcher",
     "FaceRecognitionEncoder",
     "Gallery",
@@ -49,6 +51,7 @@ __all__ = [
     "RejectReason",
     "SeatLayout",
     "Verification",
+    "YuNetFaceDetector",
     "best_driver_face",
     "blur_faces",
     "blur_passengers",

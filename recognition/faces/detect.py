@@ -10,7 +10,7 @@ import importlib
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -71,6 +71,17 @@ class DetectedFace:
     landmarks: Landmarks5
     score: float
     enhanced: bool
+
+
+class FaceFinder(Protocol):
+    """What ``FaceRecognitionEncoder`` needs of a detector (``FaceDetector``,
+    ``recognition.faces.yunet.YuNetFaceDetector``)."""
+
+    clahe_mode: ClaheMode
+
+    def detect(self, image: Image) -> list[DetectedFace]: ...
+
+    def shape(self, rgb: npt.NDArray[np.uint8], box: Box) -> Any: ...
 
 
 def load_models_module() -> Any:

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from recognition.faces.detect import DetectedFace, DetectorModel, FaceDetector, load_models_module
+from recognition.faces.detect import (
+    DetectedFace,
+    DetectorModel,
+    FaceDetector,
+    FaceFinder,
+    load_models_module,
+)
 from recognition.faces.enhance import DARK_FACE_BRIGHTNESS, ClaheMode, clahe
 from recognition.faces.quality import QualityGate, QualityReport, assess
 from recognition.types import FaceObservation, Image
 
 log = logging.getLogger(__name__)
+
+FaceDetectorKind = Literal["dlib", "yunet"]
+"""``"dlib"``: dlib's detector chosen by ``model`` (HOG, CNN or both). ``"yunet"``:
+OpenCV's YuNet (``recognition.faces.yunet``), which finds small dim faces through a
+windshield that HOG misses (``calibration.md``, "Detector"); ``model``,
+``upsample``, ``retry_upsample`` and ``min_score`` are dlib's and not used by it.
+Both feed the same dlib 5-point landmarks and ResNet encoder."""
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -35,6 +48,7 @@ class FaceRecognitionEncoder:
     def __init__(
         self,
         *,
+        detector: FaceDetectorKind = "dlib",
         model: DetectorModel = "hog",
         upsample: int = 0,
         retry_upsample: bool = True,
@@ -43,17 +57,26 @@ class FaceRecognitionEncoder:
         min_score: float | None = None,
         num_jitters: int = 1,
         gate: QualityGate | None = None,
+        threads: int = 2,
     ) -> None:
         if num_jitters < 1:
             raise ValueError("num_jitters must be >= 1")
-        self.detector = FaceDetector(
-            model=model,
-            upsample=upsample,
-            retry_upsample=retry_upsample,
-            max_side=max_side,
-            clahe_mode=clahe,
-            min_score=min_score,
-        )
+        self.detector: FaceFinder
+        if detector == "yunet":
+            from recognition.faces.yunet import YuNetFaceDetector
+
+            self.detector = YuNetFaceDetector(
+                max_side=max_side or 1280, clahe_mode=clahe, threads=threads
+            )
+        else:
+            self.detector = FaceDetector(
+                model=model,
+                upsample=upsample,
+                retry_upsample=retry_upsample,
+                max_side=max_side,
+                clahe_mode=clahe,
+                min_score=min_score,
+            )
         self.num_jitters = num_jitters
         self.gate = gate if gate is not None else QualityGate()
         dlib: Any = importlib.import_module("dlib")

@@ -25,6 +25,17 @@ Definitions (every image listed in the manifest counts):
 - ``ms_p50``: median over images of the encoder's wall time for the image
   divided by the number of faces found in it (the whole time when none).
 
+- ``per_size`` (``FaceEvaluation.as_json`` and ``lanecap eval faces --json``
+  only): the same figures per face-size bucket (``sizes.SIZE_BUCKETS``, face
+  box width in pixels). When the manifest carries true boxes (optional
+  ``x,y,w,h`` columns, as ``lanesim.render_face_set`` writes) an image's
+  bucket is its true face's, and ``hit_rate`` counts images where some
+  detected face matches the true box (IoU >= 0.4 or centre inside);
+  otherwise (``sized_by: "detected"``) the bucket is the largest detected
+  face's and undetected images are counted under ``"none"``. Per bucket,
+  ``tar_far_1e3`` / ``tar_far_1e2`` are the genuine pairs whose *smaller* face
+  lies in the bucket, accepted at the thresholds found over all impostor pairs.
+
 Rates with nothing to count (e.g. no genuine pairs) are ``None``.
 """
 
@@ -35,13 +46,15 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.faces.sizes import BUCKET_NAMES, face_matches, read_boxes, size_bucket
 from recognition.types import FaceEncoder, FaceObservation
 
 log = logging.getLogger(__name__)
@@ -78,10 +91,19 @@ class FaceEvaluation:
     threshold_far_1e3: float | None
     threshold_far_1e2: float | None
     threshold_eer: float | None
+    per_size: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    sized_by: str = "detected"
 
     def as_dict(self) -> dict[str, float | int | None]:
         d = asdict(self)
         return {k: d[k] for k in EVAL_KEYS}
+
+    def as_json(self) -> dict[str, Any]:
+        """``as_dict`` plus ``per_size`` and ``sized_by`` (what ``--json`` writes)."""
+        out: dict[str, Any] = dict(self.as_dict())
+        out["per_size"] = self.per_size
+        out["sized_by"] = self.sized_by
+        return out
 
 
 def read_manifest(manifest_path: Path | str) -> list[tuple[Path, str]]:
@@ -173,37 +195,61 @@ class EncodedManifest:
     n_images: int
     per_image_ms_per_face: list[float]
     n_rejected_by_quality: int
+    buckets: list[str] = field(default_factory=list)
+    """Size bucket of each encoded image (parallel to ``identities``)."""
+    image_buckets: list[str] = field(default_factory=list)
+    """Size bucket of every readable image ("none": undetected, no true box)."""
+    image_hits: list[bool | None] = field(default_factory=list)
+    """Per readable image: a detected face matches the true box (None: no box)."""
 
 
 def encode_manifest(manifest_path: Path | str, *, encoder: FaceEncoder) -> EncodedManifest:
     rows = read_manifest(manifest_path)
+    truth = read_boxes(manifest_path)
     encodings: list[npt.NDArray[np.float32]] = []
     identities: list[str] = []
+    buckets: list[str] = []
+    image_buckets: list[str] = []
+    image_hits: list[bool | None] = []
     per_face_ms: list[float] = []
     rejected = 0
     for path, identity in rows:
+        box = truth.get(path)
         raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if raw is None:
             log.warning("unreadable image in manifest (counted as a miss): %s", path.name)
+            image_buckets.append(size_bucket(box.width) if box is not None else "none")
+            image_hits.append(False if box is not None else None)
             continue
         image = np.asarray(raw, dtype=np.uint8)
         t0 = time.perf_counter()
         faces = encoder.faces(image)
         ms = (time.perf_counter() - t0) * 1000.0
         per_face_ms.append(ms / max(1, len(faces)))
-        if not faces:
+        face = _primary(faces) if faces else None
+        if box is not None:
+            bucket = size_bucket(box.width)
+            image_hits.append(any(face_matches(f.box, box) for f in faces))
+        else:
+            bucket = size_bucket(face.box.width) if face is not None else "none"
+            image_hits.append(None)
+        image_buckets.append(bucket)
+        if face is None:
             log.info("no face detected (counted as a miss): %s", path.name)
             continue
-        face = _primary(faces)
         rejected += face.reject_reason is not None
         encodings.append(face.encoding)
         identities.append(identity)
+        buckets.append(bucket)
     return EncodedManifest(
         encodings=np.asarray(encodings, dtype=np.float64).reshape(-1, 128),
         identities=identities,
         n_images=len(rows),
         per_image_ms_per_face=per_face_ms,
         n_rejected_by_quality=rejected,
+        buckets=buckets,
+        image_buckets=image_buckets,
+        image_hits=image_hits,
     )
 
 
@@ -236,7 +282,48 @@ def evaluate_encoded(m: EncodedManifest) -> FaceEvaluation:
         threshold_far_1e3=_finite(t3),
         threshold_far_1e2=_finite(t2),
         threshold_eer=teer,
+        per_size=per_size_figures(m, t3, t2),
+        sized_by="truth" if any(h is not None for h in m.image_hits) else "detected",
     )
+
+
+def per_size_figures(
+    m: EncodedManifest, t3: float | None, t2: float | None
+) -> dict[str, dict[str, float | int | None]]:
+    """Figures per size bucket (see the module doc); buckets with no image are left out."""
+    enc_bucket = {name: i for i, name in enumerate(("none", *BUCKET_NAMES))}
+    order = sorted(set(m.image_buckets), key=lambda b: enc_bucket.get(b, 99))
+    out: dict[str, dict[str, float | int | None]] = {}
+    rank = {name: i for i, name in enumerate(BUCKET_NAMES)}
+    gen_small: list[str] = []
+    gen_dist: list[float] = []
+    n = len(m.identities)
+    if n >= 2:
+        d = _distance_matrix(m.encodings)
+        for i in range(n):
+            for j in range(i + 1, n):
+                if m.identities[i] == m.identities[j]:
+                    a, b = m.buckets[i], m.buckets[j]
+                    gen_small.append(a if rank.get(a, 0) <= rank.get(b, 0) else b)
+                    gen_dist.append(float(d[i, j]))
+    dist = np.asarray(gen_dist)
+    small = np.asarray(gen_small)
+    for bucket in order:
+        idx = [i for i, b in enumerate(m.image_buckets) if b == bucket]
+        k = len(idx)
+        detected = sum(1 for b in m.buckets if b == bucket)
+        hits = [m.image_hits[i] for i in idx if m.image_hits[i] is not None]
+        sel = dist[small == bucket] if dist.size else dist
+        fig: dict[str, float | int | None] = {
+            "n_images": k,
+            "detect_rate": detected / k if k else None,
+            "hit_rate": sum(bool(h) for h in hits) / len(hits) if hits else None,
+            "n_genuine": int(sel.size),
+            "tar_far_1e3": float(np.mean(sel <= t3)) if sel.size and t3 is not None else None,
+            "tar_far_1e2": float(np.mean(sel <= t2)) if sel.size and t2 is not None else None,
+        }
+        out[bucket] = fig
+    return out
 
 
 def _primary(faces: list[FaceObservation]) -> FaceObservation:

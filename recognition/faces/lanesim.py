@@ -1,4 +1,6 @@
-"""A synthetic lane for the driver-face capture rate, built from portrait photos.
+"""Synthetic lanes built from portrait photos: a lane face set per size bucket
+(``render_face_set``, for detector and encoder figures) and a driver capture rate
+(``simulate_capture``).
 
 There is no real lane footage with visible faces to measure against, so each
 photo of a ``file,identity`` manifest becomes one "vehicle": the person's head
@@ -26,14 +28,18 @@ will do worse; use this to compare settings, not as a field figure.
 
 from __future__ import annotations
 
+import csv
+import importlib
 import logging
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from recognition.faces.driver import SeatLayout, driver_face
 from recognition.faces.evaluate import read_manifest
@@ -187,3 +193,195 @@ def _degrade(frame: Image, cond: Conditions, rng: np.random.Generator) -> Image:
     if not ok:
         return out
     return np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR), dtype=np.uint8)
+
+
+# --- A lane face set: one face per 640x480 windshield frame, with its true box --------
+
+SET_W, SET_H = 640, 480
+
+SET_BUCKET_RANGES: tuple[tuple[float, float], ...] = (
+    (30.0, 36.0),
+    (36.0, 60.0),
+    (60.0, 110.0),
+    (110.0, 120.0),
+)
+"""Sizes drawn by ``render_face_set``: one face per bucket and photo (30-120 px)."""
+
+
+@dataclass(frozen=True)
+class LaneFace:
+    """One rendered frame: its file (relative to the set's manifest), identity,
+    the pasted face's box (HOG-like geometry, frame pixels) and what was done to it."""
+
+    file: str
+    identity: str
+    box: Box
+    conditions: str
+
+
+Locator = Callable[[Image], Box | None]
+"""Finds the subject's face box in a clean portrait (None: skip the photo)."""
+
+
+def hog_locator() -> Locator:
+    """face_recognition's default detector (dlib HOG, upsample 1), largest face."""
+    dlib: Any = importlib.import_module("dlib")
+    hog: Any = dlib.get_frontal_face_detector()
+
+    def locate(image: Image) -> Box | None:
+        s = min(1.0, 800.0 / max(image.shape[:2]))
+        small = (
+            cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else image
+        )
+        rects = hog(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)), 1)
+        if not len(rects):
+            return None
+        r = max(rects, key=lambda r: r.area())
+        return Box(r.left() / s, r.top() / s, (r.right() + 1) / s, (r.bottom() + 1) / s)
+
+    return locate
+
+
+def render_face_set(
+    manifest_path: Path | str,
+    out_dir: Path | str,
+    *,
+    seed: int = 0,
+    locate: Locator | None = None,
+    ranges: Sequence[tuple[float, float]] = SET_BUCKET_RANGES,
+) -> Path:
+    """Render a lane face set from a ``file,identity`` manifest of portraits.
+
+    Each photo gives one frame per size range: the head is pasted into the
+    driver's side of a dark 640x480 windshield scene, slightly turned and
+    rolled, under tint, dim exposure or IR-like grey, windshield reflections,
+    sometimes a sun visor or the A-pillar over part of the face, motion blur,
+    sensor noise and JPEG. Writes the frames and ``manifest.csv``
+    (``file,identity,x,y,w,h,conditions``; a ``file,identity`` manifest with
+    extra columns) under ``out_dir`` and returns the manifest path.
+
+    Known bias: the true box is where ``locate`` (default: the library's HOG)
+    found the face on the clean photo, and photos where it found none are left
+    out; faces stay near-frontal press portraits.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    locate = locate or hog_locator()
+    rng = np.random.default_rng(seed)
+    rows: list[LaneFace] = []
+    for n, (path, identity) in enumerate(read_manifest(manifest_path)):
+        raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if raw is None:
+            continue
+        image = np.asarray(raw, dtype=np.uint8)
+        face = locate(image)
+        if face is None:
+            log.info("no face located, photo left out: %s", path.name)
+            continue
+        for k, (lo, hi) in enumerate(ranges):
+            frame, box, cond = _lane_frame(image, face, float(rng.uniform(lo, hi)), rng)
+            name = f"{n:04d}_{k}.jpg"
+            cv2.imwrite(str(out / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            rows.append(LaneFace(name, identity, box, cond))
+    manifest = out / "manifest.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "identity", "x", "y", "w", "h", "conditions"])
+        for r in rows:
+            b = r.box
+            w.writerow(
+                [
+                    r.file,
+                    r.identity,
+                    *(f"{v:.1f}" for v in (b.x1, b.y1, b.width, b.height)),
+                    r.conditions,
+                ]
+            )
+    return manifest
+
+
+def _lane_frame(
+    image: Image, face: Box, face_px: float, rng: np.random.Generator
+) -> tuple[Image, Box, str]:
+    tags: list[str] = []
+    # Cabin: dark, smooth, a brighter strip of sky/road above the dashboard line.
+    low = rng.normal(45.0, 18.0, (6, 8, 3)).clip(5, 120).astype(np.float32)
+    canvas: npt.NDArray[np.float32] = np.asarray(
+        cv2.resize(low, (SET_W, SET_H), interpolation=cv2.INTER_CUBIC), np.float32
+    )
+    canvas[: int(SET_H * rng.uniform(0.08, 0.2))] += float(rng.uniform(40, 120))
+    # Head: pose (roll + yaw-like squash), scale, feathered paste on the driver's side.
+    head = _head(image, face)
+    hx0, hy0 = face.x1 - 0.6 * face.width, face.y1 - 0.7 * face.height
+    squash = float(rng.uniform(0.85, 1.0))
+    s = face_px / (face.width * squash)
+    roll = float(rng.uniform(-10.0, 10.0))
+    tile = cv2.resize(head, None, fx=s * squash, fy=s, interpolation=cv2.INTER_AREA)
+    th, tw = tile.shape[:2]
+    rot = cv2.getRotationMatrix2D((tw / 2.0, th / 2.0), roll, 1.0)
+    tile = cv2.warpAffine(tile, rot, (tw, th), borderMode=cv2.BORDER_REFLECT)
+    mask = np.zeros((th, tw), np.float32)
+    cv2.ellipse(
+        mask,
+        (tw // 2, th // 2),
+        (max(1, int(tw * 0.45)), max(1, int(th * 0.48))),
+        0,
+        0,
+        360,
+        1.0,
+        -1,
+    )
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.04 * tw))[:, :, None]
+    cx = float(rng.uniform(0.55, 0.8)) * SET_W
+    cy = float(rng.uniform(0.38, 0.6)) * SET_H
+    x0, y0 = int(cx - tw / 2), int(cy - th / 2)
+    x0c, y0c = max(0, x0), max(0, y0)
+    x1c, y1c = min(SET_W, x0 + tw), min(SET_H, y0 + th)
+    sub = (slice(y0c - y0, y1c - y0), slice(x0c - x0, x1c - x0))
+    region = canvas[y0c:y1c, x0c:x1c]
+    m = mask[sub]
+    canvas[y0c:y1c, x0c:x1c] = region * (1 - m) + tile[sub].astype(np.float32) * m
+    # True box: the located face, scaled the same way (roll ignored: <= 10 degrees).
+    fx0 = x0 + (face.x1 - hx0) * s * squash
+    fy0 = y0 + (face.y1 - hy0) * s
+    box = Box(fx0, fy0, fx0 + face.width * s * squash, fy0 + face.height * s)
+    # Occluders: a sun visor from above, the A-pillar from the side.
+    if rng.random() < 0.2:
+        cover = float(rng.uniform(0.1, 0.35))
+        canvas[: max(0, int(box.y1 + cover * box.height))] *= 0.25
+        tags.append("visor")
+    if rng.random() < 0.15:
+        xs = int(box.x2 - float(rng.uniform(0.1, 0.25)) * box.width)
+        canvas[:, xs : xs + int(0.15 * SET_W)] = float(rng.uniform(10, 40))
+        tags.append("pillar")
+    # Light: exposure and tint, or IR-like grey.
+    f = canvas * float(rng.uniform(0.15, 0.75))
+    if rng.random() < 0.3:
+        grey = f.mean(axis=2, keepdims=True) * float(rng.uniform(1.0, 1.8))
+        f = np.repeat(grey, 3, axis=2)
+        tags.append("ir")
+    else:
+        f = f * rng.uniform(0.75, 1.05, 3).astype(np.float32)
+        tags.append("tint")
+    # Windshield reflection: a veil plus one or two bright soft diagonal bands.
+    if rng.random() < 0.7:
+        strength = float(rng.uniform(0.1, 0.5))
+        xx, yy = np.meshgrid(np.linspace(0, 1, SET_W), np.linspace(0, 1, SET_H))
+        veil = 0.5 + 0.5 * (xx if rng.random() < 0.5 else 1 - xx)
+        for _ in range(int(rng.integers(1, 3))):
+            c, wdt = float(rng.uniform(-0.5, 1.5)), float(rng.uniform(0.05, 0.25))
+            veil = veil + np.exp(-(((xx + 0.6 * yy) - c) ** 2) / (2 * wdt**2))
+        f = f * (1 - strength) + 255.0 * strength * (veil / veil.max())[:, :, None]
+        tags.append("glare")
+    # Sensor: motion blur, noise, JPEG.
+    if rng.random() < 0.5:
+        k = int(rng.choice([3, 5, 7, 9]))
+        kernel = np.full((1, k), 1.0 / k, np.float32)
+        f = np.asarray(cv2.filter2D(f.astype(np.float32), -1, kernel), np.float64)
+        tags.append(f"blur{k}")
+    f = f + rng.normal(0.0, float(rng.uniform(2.0, 10.0)), f.shape)
+    out = np.asarray(np.clip(f, 0, 255), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(45, 80))])
+    if ok:
+        out = np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR), dtype=np.uint8)
+    return out, box.clip(SET_W, SET_H), "+".join(tags)

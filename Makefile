@@ -48,3 +48,9 @@ train-reader: install
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+# The one-machine cluster (SeaweedFS master, 3 volume servers, filer, S3 gateway; PostgreSQL
+# primary and streaming replica) and the faults on it; also part of `make unit`.
+.PHONY: cluster-test
+cluster-test: install
+	$(BIN)/pytest -m cluster tests/cluster

@@ -93,6 +93,12 @@ class DatabaseConfig(_Model):
         default=None,
         description="PostgreSQL URL; unset = embedded server. Prefer env LANECAP_DATABASE_URL.",
     )
+    read_url: str | None = Field(
+        default=None,
+        description="Read replica URL for officer searches and the console, falling back to"
+        " the primary while it is down; unset = read the primary. Prefer env"
+        " LANECAP_DATABASE_READ_URL.",
+    )
     pool_size: int = Field(default=4, ge=1, le=64, description="Connections per process.")
 
 
@@ -324,6 +330,15 @@ class RecognitionConfig(_Model):
         ),
     )
     face_model: Literal["hog", "cnn"] = Field(default="hog", description="Face detector.")
+    face_detector: Literal["yunet", "dlib"] = Field(
+        default="yunet",
+        description=(
+            "Driver-face detector: yunet (OpenCV's YuNet, shipped in recognition/models;"
+            " finds the small dim faces behind a windshield that HOG misses, see"
+            " recognition/faces/calibration.md) or dlib (face_model's HOG or CNN). Both"
+            " feed dlib's 5-point landmarks and encoder, so stored embeddings stay valid."
+        ),
+    )
     threads: int = Field(default=2, ge=1, le=64, description="Inference threads.")
 
 
@@ -367,6 +382,7 @@ class Settings(_Model):
 
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "LANECAP_DATABASE_URL": ("database", "url"),
+    "LANECAP_DATABASE_READ_URL": ("database", "read_url"),
     "LANECAP_S3_ENDPOINT": ("object_store", "endpoint"),
     "LANECAP_S3_SECURE": ("object_store", "secure"),
     "LANECAP_S3_REGION": ("object_store", "region"),

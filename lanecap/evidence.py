@@ -134,6 +134,9 @@ class EvidenceReader:
     search_key: SearchKey = field(repr=False)
     trail: AuditTrail
     limiter: SearchLimiter
+    # Searches read here when set (a replica pool falling back to the primary,
+    # storage.db.ReadPool); audit entries and everything else use `pool`.
+    read_pool: ConnectionPool | None = field(default=None, repr=False)
 
     # --- checks -------------------------------------------------------------------------
 
@@ -168,7 +171,7 @@ class EvidenceReader:
             raise SecurityError("the reason must not contain the plate searched for")
         self.limiter.check(principal)
         index = self.search_key.plate_index(plate)
-        with self.pool.connection() as conn:
+        with (self.read_pool or self.pool).connection() as conn:
             rows = conn.execute(
                 "SELECT id, lane_id, started_at FROM crossings WHERE plate_index = %s"
                 " ORDER BY started_at DESC LIMIT %s",
@@ -198,7 +201,7 @@ class EvidenceReader:
         reason = _reason("search", reason)
         self.limiter.check(principal)
         probe = self.search_key.protect_embedding(embedding)
-        with self.pool.connection() as conn:
+        with (self.read_pool or self.pool).connection() as conn:
             rows = conn.execute(
                 "SELECT c.id, c.lane_id, c.started_at, f.embedding <-> %s AS d"
                 " FROM faces f JOIN crossings c ON c.id = f.crossing_id"

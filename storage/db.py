@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import threading
+import time
+from collections.abc import Iterator
 from importlib import resources
+from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from storage.errors import MigrationError, StoreUnavailable
 
@@ -102,4 +107,90 @@ def open_pool(url: str, *, size: int = 4) -> ConnectionPool:
     except Exception as err:  # psycopg_pool.PoolTimeout and friends
         pool.close()
         raise StoreUnavailable(f"PostgreSQL unreachable: {err}") from None
+    return pool
+
+
+class ReadPool(ConnectionPool):
+    """Connections to a read replica, or to the primary while the replica is down.
+
+    `connection()` asks the replica for a connection for at most `connect_timeout` seconds;
+    failing that it gives one of `primary`'s, and keeps using the primary for
+    `retry_after_s` before it tries the replica again. The switch is logged once each way.
+    For reads only (officer searches, the booth's recent list): a replica refuses writes and
+    may lag the primary by a moment. A replica failing in the middle of a query raises, as
+    the primary would; the next call falls back.
+    """
+
+    def __init__(
+        self,
+        read_url: str,
+        primary: ConnectionPool,
+        *,
+        size: int = 4,
+        connect_timeout: float = 1.0,
+        retry_after_s: float = 5.0,
+    ) -> None:
+        super().__init__(
+            read_url,
+            min_size=1,
+            max_size=size,
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            kwargs={"connect_timeout": max(1, round(connect_timeout))},
+            open=False,
+            timeout=connect_timeout,
+            name="read-replica",
+        )
+        self.primary = primary
+        self.connect_timeout = connect_timeout
+        self.retry_after_s = retry_after_s
+        self._switch_lock = threading.Lock()
+        self._down_until = 0.0
+        self._on_primary = False
+
+    @property
+    def on_primary(self) -> bool:
+        """True while reads go to the primary because the replica did not answer."""
+        return self._on_primary
+
+    def _replica_conn(self) -> psycopg.Connection[tuple[object, ...]] | None:
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            conn = self.getconn(timeout=self.connect_timeout)
+        except (PoolTimeout, psycopg.OperationalError) as err:
+            with self._switch_lock:
+                self._down_until = time.monotonic() + self.retry_after_s
+                if not self._on_primary:
+                    self._on_primary = True
+                    log.warning("read replica unreachable (%s): reading from the primary", err)
+            return None
+        if self._on_primary:
+            with self._switch_lock:
+                if self._on_primary:
+                    self._on_primary = False
+                    log.info("read replica reachable again: reading from it")
+        return conn
+
+    @contextlib.contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        conn = self._replica_conn()
+        if conn is None:
+            with self.primary.connection(timeout) as fallback:
+                yield fallback
+            return
+        try:
+            with conn:
+                yield conn
+        finally:
+            self.putconn(conn)
+
+
+def open_read_pool(
+    read_url: str, primary: ConnectionPool, *, size: int = 4, connect_timeout: float = 1.0
+) -> ReadPool:
+    """A replica pool falling back to `primary`; opens without waiting, so a replica that is
+    down at start-up does not stop the service."""
+    pool = ReadPool(read_url, primary, size=size, connect_timeout=connect_timeout)
+    pool.open(wait=False)
     return pool

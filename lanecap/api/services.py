@@ -30,7 +30,7 @@ from lanecap.security.trail import AuditTrail
 from lanecap.services.runtime import Endpoints
 from recognition.types import FaceEncoder
 from storage.crypto import SearchKey
-from storage.db import migrate, open_pool
+from storage.db import migrate, open_pool, open_read_pool
 from storage.objects import ObjectStore
 from storage.search import PlateStore
 
@@ -54,6 +54,13 @@ class ApiServices:
     sealed_prefixes: bool = True
     ingest: Ingest | None = None
     owned: list[Any] = field(default_factory=list, repr=False)
+    # A read replica pool (storage.db.ReadPool) when database.read_url is set.
+    read_pool: ConnectionPool | None = field(default=None, repr=False)
+
+    @property
+    def search_pool(self) -> ConnectionPool:
+        """Where searches and the booth's recent list read: the replica, else the primary."""
+        return self.read_pool or self.pool
 
     @cached_property
     def matcher(self) -> Matcher:
@@ -100,6 +107,12 @@ def build_services(
     except Exception:
         pool.close()
         raise
+    read_pool = None
+    if settings.database.read_url:
+        read_pool = open_read_pool(
+            settings.database.read_url, pool, size=settings.database.pool_size
+        )
+        reader.read_pool = read_pool
     from lanecap.api.watchlist import seal_clear_entries
 
     seal_clear_entries(pool, reader.search_key, admin_url=endpoints.admin_url)
@@ -127,5 +140,6 @@ def build_services(
         secure_cookies=secure_cookies,
         sealed_prefixes=sealed_prefixes,
         ingest=Ingest(pool, objects, reader.keys, reader.search_key, reader.trail),
-        owned=[pool],
+        owned=[pool] if read_pool is None else [pool, read_pool],
+        read_pool=read_pool,
     )

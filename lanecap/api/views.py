@@ -246,7 +246,7 @@ def search_plates(
         raise BadRequest("prefix search of sealed plates is off on this service")
     svc.limiter.check(principal)
     page = repo.search_crossings(
-        svc.pool,
+        svc.search_pool,
         plate=query,
         filters=filters,
         cursor=decode_cursor(cursor),

@@ -42,206 +42,34 @@ import fcntl
 import json
 import logging
 import os
-import re
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lanecap.errors import ServiceError
+from lanecap.services.weed import (
+    BUCKET,
+    DROPPED_ENV,
+    LANE_ID,
+    MAX_SOCKET_PATH,
+    SECURITY_VERSION,
+    command_line,
+    lane_identity,
+    lane_policy,
+    make_tls,
+    pid_alive,
+    port_open,
+    private_dir,
+    security_toml,
+    tighten,
+    weed_binary,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
-
-# Bump when the generated security.toml changes, so existing data dirs get the new one.
-_SECURITY_VERSION = "lanecap-security-v1"
-_LANE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,62}$")
-# Environment that would change who may use weed: env AWS keys become an extra admin
-# identity, WEED_* overrides anything in security.toml.
-_DROPPED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-_MAX_SOCKET_PATH = 100
-
-
-def weed_binary() -> Path:
-    here = Path(sys.executable).parent / "weed"
-    if here.exists():
-        return here
-    found = shutil.which("weed")
-    if found is None:
-        raise ServiceError(
-            "the `weed` binary is missing", service="seaweedfs", hint="run `make install`"
-        )
-    return Path(found)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.3)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _cmdline(pid: int) -> list[bytes] | None:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None  # not Linux, or not ours to read
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a 0600 file atomically (a reader sees the old file or the new one)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
-
-
-def _tighten(root: Path) -> None:
-    """Directories 0700 and files 0600 under root (data written before this was enforced)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        os.chmod(dirpath, 0o700)
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            with contextlib.suppress(OSError):
-                if not os.path.islink(p):
-                    os.chmod(p, 0o600)
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-
-
-def lane_identity(lane_id: str) -> str:
-    """The S3 identity name (and policy name) of a lane."""
-    return f"lane-{lane_id}"
-
-
-def lane_policy(lane_id: str, buckets: list[str]) -> dict[str, Any]:
-    """Put objects under `<bucket>/<lane_id>/` and read each bucket's region; nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "PutUnderOwnPrefix",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject"],
-                "Resource": [f"arn:aws:s3:::{b}/{lane_id}/*" for b in buckets],
-            },
-            {
-                "Sid": "BucketRegion",
-                "Effect": "Allow",
-                "Action": ["s3:GetBucketLocation"],
-                "Resource": [f"arn:aws:s3:::{b}" for b in buckets],
-            },
-        ],
-    }
-
-
-def _make_tls(conf: Path) -> None:
-    """A CA (key discarded) and one certificate for weed, as both server and client."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("lanecap embedded seaweedfs CA"))
-        .issuer_name(name("lanecap embedded seaweedfs CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("lanecap-weed"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    _write_private(conf / "ca.pem", ca.public_bytes(pem))
-    _write_private(conf / "weed.pem", cert.public_bytes(pem))
-    _write_private(
-        conf / "weed.key",
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
-
-
-def _security_toml(conf: Path) -> str:
-    ca, cert, key = (json.dumps(str(conf / n)) for n in ("ca.pem", "weed.pem", "weed.key"))
-    pair = f"cert = {cert}\nkey = {key}\n"
-    lines = [f"# {_SECURITY_VERSION}: written by lanecap; keys are random, do not share"]
-    for section in (
-        "jwt.signing",
-        "jwt.signing.read",
-        "jwt.filer_signing",
-        "jwt.filer_signing.read",
-    ):
-        lines.append(
-            f'[{section}]\nkey = "{secrets.token_urlsafe(32)}"\nexpires_after_seconds = 30\n'
-        )
-    lines.append("[access]\nui = false\n")
-    lines.append("[filer.expose_directory_metadata]\nenabled = false\n")
-    lines.append(f"[grpc]\nca = {ca}\n")
-    for part in ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "mq"):
-        lines.append(f"[grpc.{part}]\n{pair}")
-    lines.append(f"[grpc.client]\n{pair}")
-    lines.append(f"[https.client]\nenabled = true\n{pair}ca = {ca}\n")
-    for part in ("master", "volume", "filer", "admin"):
-        lines.append(f"[https.{part}]\n{pair}ca = {ca}\n")
-    return "\n".join(lines)
 
 
 class EmbeddedSeaweed:
@@ -277,35 +105,35 @@ class EmbeddedSeaweed:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
-        cmdline = _cmdline(pid)  # a stale pid file must not make us signal another process
+        cmdline = command_line(pid)  # a stale pid file must not make us signal another process
         return pid if cmdline is None or f"-dir={self.root}".encode() in cmdline else None
 
     def _closed(self, pid: int) -> bool:
         """Whether the running weed was started with this module's access controls."""
-        cmdline = _cmdline(pid)
+        cmdline = command_line(pid)
         wanted = (f"-config_dir={self.conf_dir}".encode(), b"-s3.iam=false")
         return cmdline is None or all(w in cmdline for w in wanted)
 
     def is_running(self) -> bool:
-        return self._pid() is not None and _port_open(self.s3_port)
+        return self._pid() is not None and port_open(self.s3_port)
 
     # -- configuration files ------------------------------------------------------------------
 
     def _ensure_security(self) -> None:
-        _private_dir(self.conf_dir)
+        private_dir(self.conf_dir)
         toml = self.conf_dir / "security.toml"
         try:
             current = toml.read_text(encoding="utf-8")
         except OSError:
             current = ""
         have_tls = all((self.conf_dir / n).exists() for n in ("ca.pem", "weed.pem", "weed.key"))
-        if current.startswith(f"# {_SECURITY_VERSION}:") and have_tls:
-            _tighten(self.conf_dir)
+        if current.startswith(f"# {SECURITY_VERSION}:") and have_tls:
+            tighten(self.conf_dir)
             return
-        _make_tls(self.conf_dir)
-        _write_private(toml, _security_toml(self.conf_dir).encode())
+        make_tls(self.conf_dir)
+        write_private(toml, security_toml(self.conf_dir).encode())
 
     def _lanes(self) -> dict[str, dict[str, Any]]:
         try:
@@ -353,7 +181,7 @@ class EmbeddedSeaweed:
                 return False
         except OSError:
             pass
-        _write_private(self.config_file, data)
+        write_private(self.config_file, data)
         return True
 
     @contextlib.contextmanager
@@ -374,9 +202,9 @@ class EmbeddedSeaweed:
         """Add (or update) the write-only identity `lane-<lane_id>`: PutObject under
         `<bucket>/<lane_id>/` in each bucket and nothing else. Idempotent; kept in the 0600
         lanes file, so it survives restarts; a running server reloads it at once."""
-        if not _LANE_ID.match(lane_id):
+        if not LANE_ID.match(lane_id):
             raise ServiceError(f"unsafe lane id {lane_id!r} for an S3 prefix", service="seaweedfs")
-        bad = [b for b in buckets if not _BUCKET.match(b)]
+        bad = [b for b in buckets if not BUCKET.match(b)]
         if bad or not buckets:
             raise ServiceError(f"bad bucket names for lane {lane_id}: {bad}", service="seaweedfs")
         if not access_key or not secret_key or access_key == self.access_key:
@@ -393,7 +221,7 @@ class EmbeddedSeaweed:
             if lanes.get(lane_id) != entry:
                 lanes[lane_id] = entry
                 body = {"lanes": dict(sorted(lanes.items()))}
-                _write_private(self.lanes_file, json.dumps(body, indent=1).encode())
+                write_private(self.lanes_file, json.dumps(body, indent=1).encode())
                 log.info("S3 identity %s provisioned", lane_identity(lane_id))
             changed = self._write_identities()
             pid = self._pid()
@@ -438,7 +266,7 @@ class EmbeddedSeaweed:
 
     def _socket(self, name: str) -> list[str]:
         path = self.root / f"{name}.sock"
-        if len(str(path)) > _MAX_SOCKET_PATH:
+        if len(str(path)) > MAX_SOCKET_PATH:
             return []  # weed's default under /tmp, still 0700 by the umask
         return [f"-{name}.localSocket={path}"]
 
@@ -476,7 +304,7 @@ class EmbeddedSeaweed:
         return {
             k: v
             for k, v in os.environ.items()
-            if k not in _DROPPED_ENV and not k.startswith("WEED_")
+            if k not in DROPPED_ENV and not k.startswith("WEED_")
         }
 
     def start(self, *, timeout: float = 60) -> bool:
@@ -497,8 +325,8 @@ class EmbeddedSeaweed:
         return not restart
 
     def _launch(self, *, timeout: float) -> None:
-        _private_dir(self.root)
-        _tighten(self.root)
+        private_dir(self.root)
+        tighten(self.root)
         self._ensure_security()
         fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.chmod(self.log_file, 0o600)
@@ -513,7 +341,7 @@ class EmbeddedSeaweed:
                 env=self._env(),
                 umask=0o077,
             )
-        _write_private(self.pid_file, str(proc.pid).encode())
+        write_private(self.pid_file, str(proc.pid).encode())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -523,7 +351,7 @@ class EmbeddedSeaweed:
                     service="seaweedfs",
                     hint=f"see {self.log_file}",
                 )
-            if _port_open(self.s3_port) and self._s3_ready():
+            if port_open(self.s3_port) and self._s3_ready():
                 log.info("embedded SeaweedFS S3 started on %s", self.endpoint)
                 return
             time.sleep(0.2)
@@ -552,11 +380,11 @@ class EmbeddedSeaweed:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         log.info("embedded SeaweedFS stopped")

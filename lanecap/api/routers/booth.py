@@ -61,7 +61,9 @@ def recent_crossings(
     """At most MAX_RECENT crossings, each one read; BudgetExceeded before any is opened
     when they would not all fit in the principal's hourly budget."""
     limit = min(limit, MAX_RECENT)
-    hits = repo.search_crossings(svc.pool, filters=repo.Filters(lane_id=lane_id), limit=limit).hits
+    hits = repo.search_crossings(
+        svc.search_pool, filters=repo.Filters(lane_id=lane_id), limit=limit
+    ).hits
     if hits:
         svc.limiter.admit(principal, reads=len(hits))
     return crossings_out(svc, principal, hits, reason=booth_reason(lane_id))

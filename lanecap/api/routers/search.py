@@ -75,7 +75,9 @@ def face_search(
     if svc.search_key is not None:
         q = svc.search_key.protect_embedding(q)
     svc.limiter.check(who)
-    hits = repo.search_faces(svc.pool, embedding=q, filters=repo.Filters(lane_id=lane), limit=limit)
+    hits = repo.search_faces(
+        svc.search_pool, embedding=q, filters=repo.Filters(lane_id=lane), limit=limit
+    )
     seq = svc.trail.record(
         who,
         "search.face",

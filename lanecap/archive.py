@@ -25,13 +25,13 @@ from lanecap.config import LaneConfig, Settings
 from lanecap.keys import LaneKeys, lane_keys
 from lanecap.pipeline import Crossing
 from lanecap.services.lanes import LaneCredentials
-from lanecap.services.runtime import Endpoints, storage_endpoints
+from lanecap.services.runtime import Endpoints, object_store, storage_endpoints
 from recognition.types import Image
 from storage import crossings as repo
 from storage.crypto import DataKey, WrappedKey, embedding_bytes
 from storage.db import migrate, open_pool
 from storage.errors import IntegrityError
-from storage.objects import DataClass, ObjectStore, StoredObject, object_key
+from storage.objects import DataClass, StoredObject, object_key
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,8 @@ class Archive:
                 self.lane.s3_secret_key,
             )
         self.pool = open_pool(url, size=self.settings.database.pool_size)
-        self.objects = ObjectStore(
-            endpoint=self.endpoints.s3_endpoint,
-            access_key=access,
-            secret_key=secret,
-            secure=self.endpoints.s3_secure,
-            region=self.endpoints.s3_region,
-            bucket_prefix=self.settings.object_store.bucket_prefix,
+        self.objects = object_store(
+            self.settings, self.endpoints, access_key=access, secret_key=secret
         )
         if self.lane is None:
             self.objects.ensure_buckets(object_lock=True)

@@ -27,7 +27,7 @@ from lanecap.matcher import Matcher
 from lanecap.security.ratelimit import SearchLimiter
 from lanecap.security.throttle import ThrottlePolicy
 from lanecap.security.trail import AuditTrail
-from lanecap.services.runtime import Endpoints
+from lanecap.services.runtime import Endpoints, object_store
 from recognition.types import FaceEncoder
 from storage.crypto import SearchKey
 from storage.db import migrate, open_pool, open_read_pool
@@ -94,14 +94,7 @@ def build_services(
     lane_keys(settings, embedded=bool(endpoints.embedded))  # embedded demo: create missing keys
     migrate(endpoints.admin_url)
     pool = open_pool(endpoints.database_url, size=settings.database.pool_size)
-    objects = ObjectStore(
-        endpoint=endpoints.s3_endpoint,
-        access_key=endpoints.s3_access_key,
-        secret_key=endpoints.s3_secret_key,
-        secure=endpoints.s3_secure,
-        region=endpoints.s3_region,
-        bucket_prefix=settings.object_store.bucket_prefix,
-    )
+    objects = object_store(settings, endpoints)
     try:
         reader = evidence_reader(settings, pool, objects)
     except Exception:

@@ -54,6 +54,7 @@ from lanecap.security.trail import AuditTrail
 from lanecap.services.lanes import lane_role
 from lanecap.services.runtime import (
     Endpoints,
+    object_store,
     provision_database_login,
     provision_s3_identity,
     storage_endpoints,
@@ -82,14 +83,7 @@ def _store(settings: Settings) -> Iterator[_Store]:
         migrate(ep.admin_url)
         pool = open_pool(ep.database_url, size=2)
         try:
-            objects = ObjectStore(
-                endpoint=ep.s3_endpoint,
-                access_key=ep.s3_access_key,
-                secret_key=ep.s3_secret_key,
-                secure=ep.s3_secure,
-                region=ep.s3_region,
-                bucket_prefix=settings.object_store.bucket_prefix,
-            )
+            objects = object_store(settings, ep)
             objects.ensure_buckets(object_lock=True)
             yield _Store(ep, pool, objects, audit_trail(settings, pool))
         finally:

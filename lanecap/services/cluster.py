@@ -50,13 +50,11 @@ from lanecap.services.seaweed import EmbeddedSeaweed
 from lanecap.services.state import free_port
 from lanecap.services.weed import (
     DROPPED_ENV,
-    SECURITY_VERSION,
     command_line,
-    make_tls,
+    ensure_security,
     pid_alive,
     port_open,
     private_dir,
-    security_toml,
     tighten,
     weed_binary,
     write_private,
@@ -194,16 +192,7 @@ class EmbeddedCluster:
         return self.run_dir / f"{component}.log"
 
     def _ensure_security(self) -> None:
-        private_dir(self.conf_dir)
-        toml = self.conf_dir / "security.toml"
-        try:
-            current = toml.read_text(encoding="utf-8")
-        except OSError:
-            current = ""
-        have_tls = all((self.conf_dir / n).exists() for n in ("ca.pem", "weed.pem", "weed.key"))
-        if not (current.startswith(f"# {SECURITY_VERSION}:") and have_tls):
-            make_tls(self.conf_dir)
-            write_private(toml, security_toml(self.conf_dir).encode())
+        ensure_security(self.conf_dir)
         with self.gateway._locked():
             self.gateway._write_identities()
         tighten(self.conf_dir)

@@ -8,6 +8,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lanecap.config import Settings
 from lanecap.errors import ServiceError
@@ -15,6 +16,9 @@ from lanecap.services.lanes import LaneCredentials, derive, lane_role
 from lanecap.services.postgres import APP_USER, EmbeddedPostgres
 from lanecap.services.seaweed import EmbeddedSeaweed
 from lanecap.services.state import load_or_create
+
+if TYPE_CHECKING:
+    from storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,26 @@ def storage_endpoints(settings: Settings, *, keep_running: bool = False) -> Iter
                 svc.stop()
 
 
+def object_store(
+    settings: Settings,
+    ep: Endpoints,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+) -> ObjectStore:
+    """The object store at these endpoints, with their keys or the ones given (a lane's)."""
+    from storage.objects import ObjectStore
+
+    return ObjectStore(
+        endpoint=ep.s3_endpoint,
+        access_key=ep.s3_access_key if access_key is None else access_key,
+        secret_key=ep.s3_secret_key if secret_key is None else secret_key,
+        secure=ep.s3_secure,
+        region=ep.s3_region,
+        bucket_prefix=settings.object_store.bucket_prefix,
+    )
+
+
 def lane_credentials(settings: Settings, ep: Endpoints, lane_id: str) -> LaneCredentials:
     """The lane node's own logins. An embedded service: provision this lane's PostgreSQL
     role or write-only S3 identity (idempotent) with the owner's credentials this process
@@ -157,16 +181,7 @@ def provision_database_login(settings: Settings, ep: Endpoints, lane_id: str) ->
 def provision_s3_identity(settings: Settings, ep: Endpoints, lane_id: str) -> tuple[str, str]:
     """The embedded SeaweedFS's write-only identity for a lane (PutObject under the lane's
     prefix only); keys derive from the lane seed. Creates the buckets first."""
-    from storage.objects import ObjectStore
-
-    store = ObjectStore(
-        endpoint=ep.s3_endpoint,
-        access_key=ep.s3_access_key,
-        secret_key=ep.s3_secret_key,
-        secure=ep.s3_secure,
-        region=ep.s3_region,
-        bucket_prefix=settings.object_store.bucket_prefix,
-    )
+    store = object_store(settings, ep)
     store.ensure_buckets(object_lock=True)
     seed = load_or_create(settings.data_dir.resolve() / "services.json").lane_seed
     access = "ln" + derive(seed, "s3-access", lane_id, length=18)

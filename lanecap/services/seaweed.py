@@ -55,15 +55,13 @@ from lanecap.services.weed import (
     DROPPED_ENV,
     LANE_ID,
     MAX_SOCKET_PATH,
-    SECURITY_VERSION,
     command_line,
+    ensure_security,
     lane_identity,
     lane_policy,
-    make_tls,
     pid_alive,
     port_open,
     private_dir,
-    security_toml,
     tighten,
     weed_binary,
     write_private,
@@ -122,18 +120,7 @@ class EmbeddedSeaweed:
     # -- configuration files ------------------------------------------------------------------
 
     def _ensure_security(self) -> None:
-        private_dir(self.conf_dir)
-        toml = self.conf_dir / "security.toml"
-        try:
-            current = toml.read_text(encoding="utf-8")
-        except OSError:
-            current = ""
-        have_tls = all((self.conf_dir / n).exists() for n in ("ca.pem", "weed.pem", "weed.key"))
-        if current.startswith(f"# {SECURITY_VERSION}:") and have_tls:
-            tighten(self.conf_dir)
-            return
-        make_tls(self.conf_dir)
-        write_private(toml, security_toml(self.conf_dir).encode())
+        ensure_security(self.conf_dir)
 
     def _lanes(self) -> dict[str, dict[str, Any]]:
         try:

@@ -207,3 +207,19 @@ def security_toml(conf: Path) -> str:
     for part in ("master", "volume", "filer", "admin"):
         lines.append(f"[https.{part}]\n{pair}ca = {ca}\n")
     return "\n".join(lines)
+
+
+def ensure_security(conf_dir: Path) -> None:
+    """weed's certificate and security.toml in `conf_dir` (0700), made once and again only
+    when SECURITY_VERSION changes; files tightened to 0600."""
+    private_dir(conf_dir)
+    toml = conf_dir / "security.toml"
+    try:
+        current = toml.read_text(encoding="utf-8")
+    except OSError:
+        current = ""
+    have_tls = all((conf_dir / n).exists() for n in ("ca.pem", "weed.pem", "weed.key"))
+    if not (current.startswith(f"# {SECURITY_VERSION}:") and have_tls):
+        make_tls(conf_dir)
+        write_private(toml, security_toml(conf_dir).encode())
+    tighten(conf_dir)

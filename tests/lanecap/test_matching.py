@@ -232,3 +232,41 @@ def test_cli_hotlist_import_reports_rejected_rows(tmp_path, settings, archive) -
     assert r.exit_code == 0, r.output
     assert "imported 2 plate(s), rejected 1 row(s)" in r.output
     assert "rejected line 3" in r.output
+
+
+def test_cli_match_ingests_sealed_crossings_then_alerts(tmp_path, settings, archive) -> None:  # type: ignore[no-untyped-def]
+    """`lanecap match --once` on what a lane stored sealed (no index): ingest, then match."""
+    from click.testing import CliRunner
+
+    from lanecap.api.testing import crossing
+    from lanecap.cli import main
+    from lanecap.config import LaneConfig
+    from lanecap.keys import keys_dir, load_search_key
+
+    search = load_search_key(keys_dir(settings))
+    archive.register_lane(
+        LaneConfig.model_validate(
+            {"id": "cli-match", "cameras": [{"id": "cm", "role": "front_plate", "source": "x"}]}
+        )
+    )
+    watchlist.add_plate(
+        archive.pool,
+        search=search,
+        label="case 77",
+        plate_text="CLM7070",
+        reason="stolen vehicle",
+        created_by="test",
+        index=plate_index_rows(search, "CLM7070"),
+    )
+    hit, miss = crossing("cli-match", "CLM7070"), crossing("cli-match", "CLM0001")
+    assert archive.store(hit) and archive.store(miss)
+    with archive.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM crossings WHERE id = ANY(%s) AND plate_index IS NULL",
+            ([hit.id, miss.id],),
+        ).fetchone()
+    assert row == (2,)  # stored as a lane stores: sealed, no index
+    r = CliRunner().invoke(main, ["-c", str(_cfg(tmp_path, settings)), "match", "--once"])
+    assert r.exit_code == 0, r.output
+    assert [m[:2] for m in _matches(archive, hit.id)] == [("plate", "match")]
+    assert _matches(archive, miss.id) == []

@@ -46,6 +46,7 @@ from lanecap.api.routers import (
     health,
     lists,
     pages,
+    review,
     search,
 )
 from lanecap.api.schemas.common import ErrorBody, ErrorDetail
@@ -270,6 +271,7 @@ def create_app(settings: Settings, services: ApiServices) -> FastAPI:
         search.router,
         lists.router,
         health.router,
+        review.router,
         docs.router,
         pages.router,
     )

@@ -163,6 +163,21 @@ def test_booth_recent_is_capped_counted_per_row_and_refused(site: Site) -> None:
         "read.volume_flagged",
         "read.refused",
     ]
+    # ... and listed for auditors and supervisors through the API, never for officers
+    auditor = _account(site, "auditor")
+    with _client(site, auditor) as c:
+        r = c.get("/api/review/flags", params={"actor": actor, "days": 1})
+        assert r.status_code == 200, r.text
+        assert [f["action"] for f in r.json()] == [
+            "read.burst_flagged",
+            "read.volume_flagged",
+            "read.refused",
+        ]
+        assert all(set(f) == {"seq", "at", "actor", "action", "detail"} for f in r.json())
+    assert _count(site, f"user:{auditor.name}", "volume.review") == 1
+    for role in ("officer", "contractor"):
+        with _client(site, _account(site, role)) as c:
+            assert c.get("/api/review/flags").status_code == 403
 
 
 def test_detail_and_crops_x200_are_refused_flagged_and_audited(site: Site) -> None:

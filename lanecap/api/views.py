@@ -27,16 +27,14 @@ from lanecap.api.schemas.crossings import (
 )
 from lanecap.api.services import ApiServices
 from lanecap.security.errors import SecurityError
-from lanecap.security.reason_text import require_letters
-from lanecap.security.reasons import check_reason
+from lanecap.security.reasons import valid_reason
 from lanecap.security.roles import Principal
 from storage import search as repo
 from storage.crypto import DecryptionError
 
 
 def need_reason(reason: str | None, action: str) -> str:
-    text = require_letters(reason or "", action=action)
-    return check_reason(text[:200], action=action)
+    return valid_reason(reason or "", action=action)
 
 
 def encode_cursor(c: repo.Cursor | None) -> str | None:

@@ -117,7 +117,6 @@ def calibrate_group() -> None:
 
 MAX_LIST = 100
 """The most rows a CLI list opens at once (each decrypted row is one read)."""
-MIN_REASON = 3
 
 
 @dataclass(frozen=True)
@@ -153,13 +152,21 @@ def reader_login(fn: F) -> F:
 
 
 def cli_reason(reason: str, *, param_hint: str = "--reason") -> str:
-    """A reason as the API takes one: at least 3 characters, at most 200."""
-    text = reason.strip()
-    if len(text) < MIN_REASON:
+    """A reason by the API's rule (`lanecap.security.reasons.valid_reason`), as a usage error."""
+    from lanecap.security.errors import ReasonRequired
+    from lanecap.security.reasons import valid_reason
+
+    try:
+        return valid_reason(reason, action="this command")
+    except ReasonRequired as err:
         raise click.BadParameter(
-            "say why (a case number or purpose, at least 3 characters)", param_hint=param_hint
-        )
-    return text[:200]
+            f"{err} ({err.hint})" if err.hint else str(err), param_hint=param_hint
+        ) from None
+
+
+def checked_reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback of a `--reason` option: `cli_reason`, before anything is done."""
+    return None if value is None else cli_reason(value)
 
 
 def os_user() -> str:

@@ -22,6 +22,7 @@ from lanecap.archive import Archive, open_archive
 from lanecap.cli.base import (
     CliLogin,
     Context,
+    checked_reason,
     cli_login,
     cli_trail,
     pass_ctx,
@@ -31,7 +32,6 @@ from lanecap.cli.base import (
 from lanecap.ingest import officer_ingest
 from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
-from lanecap.security.reasons import PlateInReason, check_reason
 from lanecap.security.roles import Permission, Principal, authorize
 from lanecap.security.trail import AuditTrail
 from storage.crypto import SearchKey
@@ -46,22 +46,6 @@ def _signed_in(ctx: Context, a: Archive, login: CliLogin) -> tuple[Principal, Au
     """The named supervisor (password + TOTP), and the CLI's trail (channel cli)."""
     trail = cli_trail(ctx.settings, a.pool)
     return cli_login(a.pool, trail, login, permission=Permission.WATCHLIST_ENROL), trail
-
-
-def _reason(reason: str) -> str:
-    if not reason.strip():
-        raise click.BadParameter("say why the entry is listed", param_hint="--reason")
-    return reason.strip()
-
-
-def checked_reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Click callback of a `--reason` option: stripped, refused when it holds a plate."""
-    if value is None:
-        return None
-    try:
-        return check_reason(value.strip())
-    except PlateInReason as err:
-        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
 
 
 def _sealed(ctx: Context, a: Archive) -> SearchKey:
@@ -114,11 +98,11 @@ def enroll(
             FaceRecognitionEncoder(model="hog+cnn"),
             image=np.asarray(image, dtype=np.uint8),
             label=name,
-            reason=_reason(reason),
+            reason=reason,
             by=who.actor,
             expires_at=wl.until(expires.date() if expires else None),
         )
-        trail.record(who, "watchlist.enrol", target=f"watchlist:{entry}", reason=reason.strip())
+        trail.record(who, "watchlist.enrol", target=f"watchlist:{entry}", reason=reason)
     click.echo(f"enrolled as watch-list entry {entry}")
 
 
@@ -162,9 +146,7 @@ def expire_entry(ctx: Context, entry_id: int, reason: str, login: CliLogin) -> N
         who, trail = _signed_in(ctx, a, login)
         _sealed(ctx, a)
         wl.expire(a.pool, entry_id)
-        trail.record(
-            who, "watchlist.expire", target=f"watchlist:{entry_id}", reason=_reason(reason)
-        )
+        trail.record(who, "watchlist.expire", target=f"watchlist:{entry_id}", reason=reason)
     click.echo(f"entry {entry_id} expired")
 
 
@@ -199,11 +181,11 @@ def hotlist_add(
             search,
             plate=plate,
             label=plate,
-            reason=_reason(reason),
+            reason=reason,
             by=who.actor,
             expires_at=wl.until(expires.date() if expires else None),
         )
-        trail.record(who, "hotlist.add", target=f"watchlist:{entry}", reason=reason.strip())
+        trail.record(who, "hotlist.add", target=f"watchlist:{entry}", reason=reason)
     click.echo(f"hot-list entry {entry} added")
 
 
@@ -227,14 +209,12 @@ def hotlist_import(ctx: Context, csv_file: Path, reason: str, login: CliLogin) -
     with open_archive(ctx.settings) as a:
         who, trail = _signed_in(ctx, a, login)
         search = _sealed(ctx, a)
-        ids, rejected = wl.import_plates(
-            a.pool, search, text=text, reason=_reason(reason), by=who.actor
-        )
+        ids, rejected = wl.import_plates(a.pool, search, text=text, reason=reason, by=who.actor)
         trail.record(
             who,
             "hotlist.import",
             target="watchlist",
-            reason=reason.strip(),
+            reason=reason,
             detail={"accepted": len(ids), "rejected": len(rejected)},
         )
     for r in rejected:

@@ -26,13 +26,13 @@ from psycopg_pool import ConnectionPool
 from lanecap.cli.base import (
     CliLogin,
     Context,
+    checked_reason,
     cli_login,
     cli_trail,
     pass_ctx,
     reader_login,
     reports_errors,
 )
-from lanecap.cli.list_cmds import checked_reason
 from lanecap.config import Settings
 from lanecap.evidence import audit_trail
 from lanecap.keys import (

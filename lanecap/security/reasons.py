@@ -42,6 +42,7 @@ import re
 import unicodedata
 
 from lanecap.security.errors import ReasonRequired
+from lanecap.security.reason_text import require_letters
 from recognition.plates.confirm import CONFIRM_LENGTH
 
 MESSAGE = "reasons must not contain plate numbers: refer to the case number instead"
@@ -163,6 +164,13 @@ def plate_like(text: str) -> bool:
                 ):
                     return True
     return False
+
+
+def valid_reason(reason: str, *, action: str = "this request") -> str:
+    """The one rule for every stated reason (API and CLI): at least 3 letters once invisible
+    characters are dropped (`reason_text`), at most 200 characters, no plate-like token.
+    ReasonRequired (PlateInReason for a plate) otherwise."""
+    return check_reason(require_letters(reason, action=action)[:200], action=action)
 
 
 def check_reason(reason: str, *, action: str = "") -> str:

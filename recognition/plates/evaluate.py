@@ -227,14 +227,19 @@ def _recall_at(results: list[ImageResult], iou: float) -> float | None:
     return round(hit / len(boxed), 4)
 
 
-def calibration_report(results: list[ImageResult]) -> dict[str, Any] | None:
-    """ECE and reliability bins of the end-to-end reads made (missed plates have none)."""
-    pairs = [
+def read_pairs(results: list[ImageResult]) -> list[tuple[float, bool]]:
+    """(confidence, exact) of every end-to-end read made (missed plates have none)."""
+    return [
         (p.read_conf, p.read == p.text)
         for r in results
         for p in r.plates
         if p.text and p.read and p.read_conf is not None
     ]
+
+
+def calibration_report(results: list[ImageResult]) -> dict[str, Any] | None:
+    """ECE and reliability bins of the end-to-end reads made (missed plates have none)."""
+    pairs = read_pairs(results)
     if not pairs:
         return None
     return {
@@ -450,12 +455,7 @@ def evaluate_plates(
     report["calibration"] = calibration_report(results)
     report["calibrated_with"] = None if calibration is None else calibration.fitted_on
     report["errors"] = error_list(results)
-    report["read_confidences"] = [
-        [p.read_conf, int(p.read == p.text)]
-        for r in results
-        for p in r.plates
-        if p.text and p.read and p.read_conf is not None
-    ]
+    report["read_confidences"] = [[c, int(ok)] for c, ok in read_pairs(results)]
     curve = pr_curve(results)
     step = max(1, len(curve) // 200)
     report["pr_curve"] = [[round(v, 4) for v in c] for c in curve[::step]]

@@ -269,7 +269,7 @@ def test_cli_reads_need_a_named_user_with_totp(site: Site) -> None:
     r = _cli(site, "crossings", "list", "--limit", "10000", "--reason", "x")
     assert r.exit_code == 2 and "--limit" in r.output
     r = _cli(site, "crossings", "list", "--lane", LANE, "--reason", "x")
-    assert r.exit_code == 2 and "at least 3 characters" in r.output
+    assert r.exit_code == 2 and "at least 3 letters" in r.output
     r = _cli(site, "crossings", "list", "--lane", LANE, "--reason", "case V-11")
     assert r.exit_code == 2 and "named lanecap user" in r.output
     assert not any(p in r.output for p in PLATES)

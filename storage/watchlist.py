@@ -23,10 +23,11 @@ import numpy.typing as npt
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from storage.crypto import SearchKey, officer_key
+from storage.crypto import DecryptionError, SearchKey, officer_key
 
 log = logging.getLogger(__name__)
 
+UNOPENED = "{} (sealed under another search key: check keys/search.key)"
 Decision = Literal["match", "no_match", "unknown"]
 MatchKind = Literal["exact", "confusable", "fuzzy"]
 
@@ -74,11 +75,19 @@ def contents_of(
     clear: tuple[str | None, str | None, str],
 ) -> Contents:
     """An entry as stored: opened when sealed and a key is given; an entry still in clear
-    (before `seal_clear_entries`) as it is; otherwise only its reference."""
+    (before `seal_clear_entries`) as it is; otherwise only its reference. An entry sealed
+    under another search key (a restored backup, a key mix-up) is listed by reference,
+    marked as unopened, instead of failing the whole list."""
     if sealed is not None:
         if search is None:
             return Contents(label=reference(entry_id), plate_text=None, reason="")
-        return open_sealed(search, entry_id, sealed)
+        try:
+            return open_sealed(search, entry_id, sealed)
+        except DecryptionError:
+            log.warning(
+                "%s does not open with this search key: listed unopened", reference(entry_id)
+            )
+            return Contents(label=UNOPENED.format(reference(entry_id)), plate_text=None, reason="")
     label, plate_text, reason = clear
     return Contents(label=label or reference(entry_id), plate_text=plate_text, reason=reason)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from pathlib import Path
 
 import cv2
@@ -197,3 +198,14 @@ def test_leftovers_of_a_write_that_never_committed_are_replaced(secure_env: Secu
     assert env.archive.store(c) is True  # a retry after a crash between S3 and PostgreSQL
     assert env.archive.store(c) is False  # a replay
     assert env.reader().image(OFFICER, c.id, "plate_crop")[:2] == b"\xff\xd8"
+
+
+def test_a_list_entry_sealed_under_another_key_is_listed_unopened() -> None:
+    from storage import watchlist as store
+
+    ours, theirs = SearchKey(secrets.token_bytes(32)), SearchKey(secrets.token_bytes(32))
+    sealed = store.seal(theirs, 7, store.Contents(label="Person", plate_text="AB12CD", reason="r"))
+    got = store.contents_of(ours, 7, sealed, (None, None, ""))
+    assert got.plate_text is None and got.reason == ""
+    assert got.label.startswith("list entry 7") and "another search key" in got.label
+    assert store.contents_of(theirs, 7, sealed, (None, None, "")).plate_text == "AB12CD"

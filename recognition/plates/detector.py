@@ -28,7 +28,9 @@ class YoloPlateDetector:
     The model is the shipped `recognition/models/plate_yolo.onnx` unless
     `model_path` is given. Frames are letterboxed to `imgsz` on the long side
     and padded only to a multiple of 32 (rectangular input), so a 1280x720
-    frame runs at 640x384.
+    frame runs at 640x384. `also` adds smaller sizes (e.g. 320) the frame is run
+    at as well, their boxes merged before NMS: a close-up plate too large for the
+    model at `imgsz` is found at the smaller scale.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class YoloPlateDetector:
         iou: float = DEFAULT_IOU,
         imgsz: int = DEFAULT_IMGSZ,
         max_det: int = 50,
+        also: Sequence[int] = (),
         providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> None:
         import onnxruntime as ort
@@ -70,6 +73,7 @@ class YoloPlateDetector:
         self.conf = conf
         self.iou = iou
         self.max_det = max_det
+        self.also = tuple(int(a) for a in also if not self._fixed and int(a) != self.imgsz)
         log.info(
             "plate detector %s (%s, imgsz %d, %d threads)",
             self.model_path.name,
@@ -78,8 +82,10 @@ class YoloPlateDetector:
             threads,
         )
 
-    def _prepare(self, images: Sequence[Image]) -> tuple[npt.NDArray[np.float32], list[Letterbox]]:
-        boxed = [letterbox(im, size=self.imgsz, square=self._fixed) for im in images]
+    def _prepare(
+        self, images: Sequence[Image], size: int
+    ) -> tuple[npt.NDArray[np.float32], list[Letterbox]]:
+        boxed = [letterbox(im, size=size, square=self._fixed) for im in images]
         th = max(b[0].shape[0] for b in boxed)
         tw = max(b[0].shape[1] for b in boxed)
         batch = np.full((len(images), th, tw, 3), PAD_VALUE, np.uint8)
@@ -89,24 +95,33 @@ class YoloPlateDetector:
         tensor = batch[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         return np.ascontiguousarray(tensor), [b[1] for b in boxed]
 
-    def _decode(
-        self, pred: npt.NDArray[np.float32], lb: Letterbox, shape: tuple[int, ...]
-    ) -> list[PlateDetection]:
+    def _candidates(
+        self, pred: npt.NDArray[np.float32], lb: Letterbox
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """(xyxy in frame pixels, score) of the anchors at or above `conf`."""
         # pred: (4 + classes, anchors) -> best class score per anchor
         scores = pred[4:].max(axis=0)
         keep = scores >= self.conf
-        if not np.any(keep):
-            return []
         xyxy = xywh_to_xyxy(pred[:4, keep].T.astype(np.float32))
         sc = scores[keep].astype(np.float32)
         if len(sc) > 1000:
             top = np.argsort(-sc)[:1000]
             xyxy, sc = xyxy[top], sc[top]
-        idx = nms(xyxy, sc, iou_threshold=self.iou, max_out=self.max_det)
-        boxes = lb.to_frame(xyxy[idx])
+        return lb.to_frame(xyxy), sc
+
+    def _decode(
+        self,
+        found: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]],
+        shape: tuple[int, ...],
+    ) -> list[PlateDetection]:
+        boxes = np.concatenate([f[0] for f in found]) if found else np.zeros((0, 4), np.float32)
+        sc = np.concatenate([f[1] for f in found]) if found else np.zeros(0, np.float32)
+        if not len(sc):
+            return []
+        idx = nms(boxes, sc, iou_threshold=self.iou, max_out=self.max_det)
         h, w = shape[:2]
         out = []
-        for b, s in zip(boxes, sc[idx], strict=True):
+        for b, s in zip(boxes[idx], sc[idx], strict=True):
             box = Box(float(b[0]), float(b[1]), float(b[2]), float(b[3])).clip(w, h)
             if box.width >= 2 and box.height >= 2:
                 out.append(PlateDetection(box=box, score=float(s)))
@@ -121,9 +136,15 @@ class YoloPlateDetector:
         return self._run(images)
 
     def _run(self, images: Sequence[Image]) -> list[list[PlateDetection]]:
-        tensor, boxes = self._prepare(images)
-        (pred,) = self._session.run(None, {self._input_name: tensor})[:1]
-        return [self._decode(pred[i], boxes[i], images[i].shape) for i in range(len(images))]
+        found: list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]] = [
+            [] for _ in images
+        ]
+        for size in (self.imgsz, *self.also):
+            tensor, boxes = self._prepare(images, size)
+            (pred,) = self._session.run(None, {self._input_name: tensor})[:1]
+            for i in range(len(images)):
+                found[i].append(self._candidates(pred[i], boxes[i]))
+        return [self._decode(found[i], images[i].shape) for i in range(len(images))]
 
     def detect(self, image: Image) -> list[PlateDetection]:
         """Plates in one BGR frame, highest score first."""

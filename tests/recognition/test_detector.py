@@ -118,3 +118,17 @@ def test_shipped_model_runs_on_a_frame() -> None:
     out = det.detect(np.full((720, 1280, 3), 90, np.uint8))
     assert all(0.0 <= d.score <= 1.0 for d in out)
     assert len(out) <= 1  # a flat grey frame holds no plates
+
+
+def test_smaller_sizes_run_too_and_merge_before_nms(tmp_path: Path) -> None:
+    from recognition.plates.detector import YoloPlateDetector
+
+    model = tmp_path / "fake.onnx"
+    _tiny_onnx(model)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    # the fake model's 64x16 box at 640 is 128x32 in the frame, at 320 it is 256x64
+    got = YoloPlateDetector(model, threads=1, conf=0.5, also=(320,)).detect(frame)
+    sizes = sorted((round(d.box.width), round(d.box.height)) for d in got)
+    assert sizes == [(128, 32), (256, 64)]
+    same = YoloPlateDetector(model, threads=1, conf=0.5, also=(640,)).detect(frame)
+    assert len(same) == 1  # the main size is not run twice

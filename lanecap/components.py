@@ -70,7 +70,10 @@ def face_encoder(settings: Settings) -> FaceEncoder:
 
     rec = settings.recognition
     return FaceRecognitionEncoder(
-        detector=rec.face_detector, model=rec.face_model, threads=rec.threads
+        detector=rec.face_detector,
+        encoder=rec.face_encoder,
+        model=rec.face_model,
+        threads=rec.threads,
     )
 
 

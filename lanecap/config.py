@@ -339,7 +339,23 @@ class RecognitionConfig(_Model):
             " feed dlib's 5-point landmarks and encoder, so stored embeddings stay valid."
         ),
     )
+    face_encoder: Literal["dlib", "sface"] = Field(
+        default="dlib",
+        description=(
+            "Face encoder: dlib (dlib's ResNet, face_recognition's encodings) or sface"
+            " (OpenCV's SFace on YuNet's five points; needs face_detector yunet). The two"
+            " give incomparable 128-d vectors with their own thresholds"
+            " (recognition/faces/calibration*.json): changing it means re-encoding stored"
+            " faces and watch lists (recognition/faces/calibration.md, Encoder)."
+        ),
+    )
     threads: int = Field(default=2, ge=1, le=64, description="Inference threads.")
+
+    @model_validator(mode="after")
+    def _sface_needs_yunet(self) -> RecognitionConfig:
+        if self.face_encoder == "sface" and self.face_detector != "yunet":
+            raise ValueError("face_encoder sface aligns on YuNet's points: set face_detector yunet")
+        return self
 
 
 class Settings(_Model):

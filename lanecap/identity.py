@@ -18,6 +18,7 @@ import numpy.typing as npt
 from lanecap.evidence import EvidenceReader
 from lanecap.security.errors import SecurityError
 from lanecap.security.roles import Permission, Principal, authorize
+from recognition.faces.encoder import EncoderKind
 from recognition.faces.match import FaceMatcher, Verification
 from recognition.types import Box, FaceEncoder, FaceObservation, Image
 
@@ -45,7 +46,10 @@ def verify_document(
     """match / no_match / unknown between the crossing's driver and a document photo."""
     encoding, quality = reader.face_embedding(principal, crossing_id, reason=reason)
     probe = FaceObservation(Box(0, 0, 1, 1), encoding, quality, None)
-    return (matcher or FaceMatcher()).verify_document(probe, document, encoder=encoder)
+    # the stored probe and the document must be encoded, and thresholded, alike
+    kind: EncoderKind = "sface" if getattr(encoder, "encoder", "dlib") == "sface" else "dlib"
+    chosen = matcher or FaceMatcher(encoder=kind)
+    return chosen.verify_document(probe, document, encoder=encoder)
 
 
 @dataclass(frozen=True)

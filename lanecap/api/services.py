@@ -28,6 +28,8 @@ from lanecap.security.ratelimit import SearchLimiter
 from lanecap.security.throttle import ThrottlePolicy
 from lanecap.security.trail import AuditTrail
 from lanecap.services.runtime import Endpoints, object_store
+from recognition.faces.encoder import EncoderKind
+from recognition.faces.match import OperatingPoint
 from recognition.types import FaceEncoder
 from storage.crypto import SearchKey
 from storage.db import migrate, open_pool, open_read_pool
@@ -65,7 +67,10 @@ class ApiServices:
     @cached_property
     def matcher(self) -> Matcher:
         """Watch-list decisions for live previews, at the shipped operating point."""
-        return Matcher(self.pool)
+        kind: EncoderKind = (
+            "sface" if getattr(self.face_encoder, "encoder", "dlib") == "sface" else "dlib"
+        )
+        return Matcher(self.pool, operating_point=OperatingPoint.shipped(kind))
 
     @property
     def plate_store(self) -> PlateStore:
@@ -112,7 +117,8 @@ def build_services(
     if face_encoder is None and load_face_encoder:
         from recognition.faces.encoder import FaceRecognitionEncoder
 
-        face_encoder = FaceRecognitionEncoder()
+        rec = settings.recognition
+        face_encoder = FaceRecognitionEncoder(detector=rec.face_detector, encoder=rec.face_encoder)
     return ApiServices(
         pool=pool,
         objects=objects,

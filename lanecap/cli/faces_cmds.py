@@ -8,7 +8,11 @@ from pathlib import Path
 
 import click
 
+from lanecap.config import RecognitionConfig
+
 log = logging.getLogger(__name__)
+
+_DEFAULTS = RecognitionConfig()
 
 
 def _fmt(x: float | int | None, spec: str = ".4f") -> str:
@@ -42,6 +46,14 @@ def _fmt(x: float | int | None, spec: str = ".4f") -> str:
     "HOG finds nothing.",
 )
 @click.option(
+    "--encoder",
+    type=click.Choice(["dlib", "sface"]),
+    default=_DEFAULTS.face_encoder,
+    show_default=True,
+    help="Face encoder: dlib's ResNet or OpenCV's SFace (needs --detector yunet); the "
+    "lane's default is recognition.face_encoder.",
+)
+@click.option(
     "--clahe", type=click.Choice(["auto", "off", "always"]), default="auto", show_default=True
 )
 @click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True)
@@ -51,6 +63,7 @@ def eval_faces(
     json_out: Path | None,
     detector: str,
     model: str,
+    encoder: str,
     clahe: str,
     threads: int,
 ) -> None:
@@ -65,14 +78,18 @@ def eval_faces(
     from recognition.faces.encoder import FaceRecognitionEncoder
     from recognition.faces.evaluate import evaluate_faces_detailed
 
-    encoder = FaceRecognitionEncoder(
+    if encoder == "sface" and detector != "yunet":
+        raise click.BadParameter("sface aligns on YuNet's points: use --detector yunet")
+    enc = FaceRecognitionEncoder(
         detector=detector,  # type: ignore[arg-type]
+        encoder=encoder,  # type: ignore[arg-type]
         model=model,  # type: ignore[arg-type]
         clahe=clahe,  # type: ignore[arg-type]
         threads=threads,
     )
-    ev = evaluate_faces_detailed(manifest, encoder=encoder)
+    ev = evaluate_faces_detailed(manifest, encoder=enc)
     what = f"detector {detector}" + (f" ({model})" if detector == "dlib" else "")
+    what += f", encoder {encoder}"
     click.echo(f"{manifest}  ({what}, CLAHE {clahe})")
     click.echo(
         f"images {ev.n_images}  detected {ev.n_detected}  detect_rate {_fmt(ev.detect_rate)}  "
@@ -111,22 +128,52 @@ def eval_faces(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Calibration JSON to write (the shipped one is recognition/faces/calibration.json).",
+    help="Calibration JSON to write (the shipped ones are recognition/faces/calibration.json "
+    "for dlib and calibration_sface.json for sface).",
 )
 @click.option("--far", "far_target", type=float, default=1e-3, show_default=True)
-def calibrate_faces(*, manifests: tuple[Path, ...], out: Path, far_target: float) -> None:
-    """Calibrate the face-match threshold at a pair-level FAR on `file,identity` MANIFESTS."""
+@click.option(
+    "--encoder",
+    type=click.Choice(["dlib", "sface"]),
+    default=_DEFAULTS.face_encoder,
+    show_default=True,
+    help="Encoder whose threshold is calibrated.",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(["yunet", "dlib"]),
+    default=_DEFAULTS.face_detector,
+    show_default=True,
+    help="Face detector used to find the faces (sface needs yunet).",
+)
+def calibrate_faces(
+    *, manifests: tuple[Path, ...], out: Path, far_target: float, encoder: str, detector: str
+) -> None:
+    """Calibrate the face-match threshold at a pair-level FAR on `file,identity` MANIFESTS.
+
+    Pairs of two images rendered from one photo (a `source` column) are left out."""
     from recognition.faces.calibrate import calibrate
     from recognition.faces.encoder import FaceRecognitionEncoder
 
     if not 0.0 < far_target < 1.0:
         raise click.BadParameter("must be in (0, 1)", param_hint="--far")
-    record = calibrate(list(manifests), encoder=FaceRecognitionEncoder(), far_target=far_target)
+    if encoder == "sface" and detector != "yunet":
+        raise click.BadParameter("sface aligns on YuNet's points: use --detector yunet")
+    enc = FaceRecognitionEncoder(
+        detector=detector,  # type: ignore[arg-type]
+        encoder=encoder,  # type: ignore[arg-type]
+    )
+    record = calibrate(
+        list(manifests),
+        encoder=enc,
+        far_target=far_target,
+        kind=encoder,  # type: ignore[arg-type]
+    )
     op = record["operating_point"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     click.echo(
         f"threshold {op['threshold']:.2f}: FAR {op['far']:.5f} over {op['n_impostor']} impostor "
         f"pairs, FRR {op['frr']:.4f} over {op['n_genuine']} genuine pairs; "
-        f"strict {op['strict']:.2f}; wrote {out}"
+        f"strict {op['strict']:.2f} ({encoder}); wrote {out}"
     )

@@ -63,7 +63,11 @@ def verify_document_cmd(
             who,
             crossing_id,
             np.asarray(image, dtype=np.uint8),
-            encoder=FaceRecognitionEncoder(model="hog+cnn"),
+            encoder=FaceRecognitionEncoder(
+                model="hog+cnn",
+                detector=ctx.settings.recognition.face_detector,
+                encoder=ctx.settings.recognition.face_encoder,
+            ),
             reason=why,
         )
     because = f" ({result.reason})" if result.reason else ""
@@ -90,7 +94,7 @@ def links_cmd(ctx: Context, crossing_id: uuid.UUID, reason: str, login: CliLogin
             crossing_id,
             enabled=ctx.settings.security.history_linkage,
             reason=why,
-            threshold=OperatingPoint.shipped().threshold,
+            threshold=OperatingPoint.shipped(ctx.settings.recognition.face_encoder).threshold,
         )
     click.echo("same face, other plate:")
     for cid, d in links.same_face_other_plate:

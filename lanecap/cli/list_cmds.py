@@ -34,6 +34,7 @@ from lanecap.keys import keys_dir, load_search_key
 from lanecap.matcher import Matcher
 from lanecap.security.roles import Permission, Principal, authorize
 from lanecap.security.trail import AuditTrail
+from recognition.faces.match import OperatingPoint
 from storage.crypto import SearchKey
 
 
@@ -247,7 +248,8 @@ def match(ctx: Context, once: bool, interval: float) -> None:
     watch list, and raise alerts. Needs the officer service's keys."""
     with open_archive(ctx.settings) as a:
         ingest = officer_ingest(ctx.settings, a.pool, a.objects)
-        matcher = Matcher(a.pool)
+        point = OperatingPoint.shipped(ctx.settings.recognition.face_encoder)
+        matcher = Matcher(a.pool, operating_point=point)
         while True:
             ingest.run_all()
             done = matcher.run_once()

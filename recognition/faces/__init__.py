@@ -1,6 +1,7 @@
 """Driver faces: detection, quality gate, driver selection, encodings, matching, evaluation.
 
-No model is loaded at import; ``FaceRecognitionEncoder()`` loads dlib's models.
+No model is loaded at import; ``FaceRecognitionEncoder()`` loads dlib's models
+(and SFace's with ``encoder="sface"``).
 """
 
 from recognition.faces.detect import DetectorModel, FaceDetector
@@ -16,7 +17,7 @@ from recognition.faces.driver import (
     faces_in_region,
     select_driver,
 )
-from recognition.faces.encoder import FaceDetectorKind, FaceRecognitionEncoder
+from recognition.faces.encoder import EncoderKind, FaceDetectorKind, FaceRecognitionEncoder
 from recognition.faces.enhance import ClaheMode
 from recognition.faces.evaluate import EVAL_KEYS, evaluate_faces
 from recognition.faces.match import (
@@ -30,6 +31,7 @@ from recognition.faces.match import (
     check_enrolment,
 )
 from recognition.faces.quality import QualityGate, RejectReason
+from recognition.faces.sface import SFaceEmbedder
 from recognition.faces.yunet import YuNetFaceDetector
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "DetectorModel",
     "DriverFace",
     "DriverSelection",
+    "EncoderKind",
     "EnrolmentCheck",
     "FaceDetector",
     "FaceDetectorKind",
@@ -49,6 +52,7 @@ __all__ = [
     "OperatingPoint",
     "QualityGate",
     "RejectReason",
+    "SFaceEmbedder",
     "SeatLayout",
     "Verification",
     "YuNetFaceDetector",

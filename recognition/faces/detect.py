@@ -65,12 +65,17 @@ class Landmarks5:
 @dataclass(frozen=True)
 class DetectedFace:
     """A face box, its 5 landmarks, the detector's raw score, and whether it
-    was found on the CLAHE-enhanced frame."""
+    was found on the CLAHE-enhanced frame.
+
+    ``points5`` are YuNet's own five points (image pixels: right eye, left eye,
+    nose tip, right and left mouth corner, the subject's right first), which the
+    SFace encoder aligns on; None from dlib's detectors."""
 
     box: Box
     landmarks: Landmarks5
     score: float
     enhanced: bool
+    points5: tuple[Point, Point, Point, Point, Point] | None = None
 
 
 class FaceFinder(Protocol):

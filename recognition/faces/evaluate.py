@@ -12,7 +12,10 @@ Definitions (every image listed in the manifest counts):
   pair and rank-1 figures below; they show up only in ``detect_rate``.
 - Pairs: every unordered pair of images with a face; genuine when both have
   the same identity, impostor otherwise. Score: Euclidean distance between
-  the 128-d encodings; a pair is accepted when ``distance <= t``.
+  the 128-d encodings; a pair is accepted when ``distance <= t``. When the
+  manifest has a ``source`` column (the photo a frame was rendered from, as
+  ``lanesim.render_face_set`` writes), pairs of two images of the same source
+  are left out: they share their pixels and would be easy genuine pairs.
 - ``tar_far_1e3`` / ``tar_far_1e2``: the genuine accept rate at the largest
   threshold that accepts at most ``floor(FAR * n_impostor)`` impostor pairs.
   With fewer than 1 / FAR impostor pairs this means zero false accepts.
@@ -20,8 +23,9 @@ Definitions (every image listed in the manifest counts):
   (the mean of both at the threshold where they are closest).
 - ``rank1``: leave-one-out identification: each image with a face whose
   identity has at least one other image with a face is a probe against all
-  other images with a face; correct when its nearest neighbour has the same
-  identity. Probes whose identity has no other image are skipped.
+  other images with a face (of another source); correct when its nearest
+  neighbour has the same identity. Probes whose identity has no other image
+  (of another source) are skipped.
 - ``ms_p50``: median over images of the encoder's wall time for the image
   divided by the number of faces found in it (the whole time when none).
 
@@ -45,7 +49,6 @@ import csv
 import logging
 import math
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,8 +125,23 @@ def read_manifest(manifest_path: Path | str) -> list[tuple[Path, str]]:
     return rows
 
 
-def pair_scores(encodings: FloatArray, identities: list[str]) -> PairScores:
-    """Distances of all unordered pairs, split into genuine and impostor."""
+def read_sources(manifest_path: Path | str) -> dict[Path, str]:
+    """Each image's source photo: the optional ``source`` column, else the file itself
+    (keyed by image path, as ``read_manifest`` gives it)."""
+    path = Path(manifest_path)
+    out: dict[Path, str] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            file = (row.get("file") or "").strip()
+            out[path.parent / file] = (row.get("source") or "").strip() or file
+    return out
+
+
+def pair_scores(
+    encodings: FloatArray, identities: list[str], sources: list[str] | None = None
+) -> PairScores:
+    """Distances of all unordered pairs, split into genuine and impostor; pairs of
+    two images of one source (``sources``, parallel to ``identities``) are left out."""
     n = len(identities)
     if n < 2:
         return PairScores(np.zeros(0), np.zeros(0))
@@ -131,8 +149,19 @@ def pair_scores(encodings: FloatArray, identities: list[str]) -> PairScores:
     iu = np.triu_indices(n, k=1)
     ids = np.asarray(identities)
     same = ids[iu[0]] == ids[iu[1]]
+    keep = _other_source(sources, n)[iu]
     dist = d[iu]
-    return PairScores(genuine=dist[same], impostor=dist[~same])
+    return PairScores(genuine=dist[same & keep], impostor=dist[~same & keep])
+
+
+def _other_source(sources: list[str] | None, n: int) -> npt.NDArray[np.bool_]:
+    """n x n: whether two images come from different source photos."""
+    if sources is None:
+        out: npt.NDArray[np.bool_] = ~np.eye(n, dtype=bool)
+        return out
+    src = np.asarray(sources)
+    diff: npt.NDArray[np.bool_] = src[:, None] != src[None, :]
+    return diff
 
 
 def threshold_at_far(impostor: FloatArray, far: float) -> float:
@@ -166,15 +195,19 @@ def equal_error_rate(scores: PairScores) -> tuple[float | None, float | None]:
     return float((far[i] + frr[i]) / 2.0), float(ts[i])
 
 
-def rank1_rate(encodings: FloatArray, identities: list[str]) -> tuple[float | None, int]:
-    """(rank-1 rate, number of probes), leave-one-out."""
+def rank1_rate(
+    encodings: FloatArray, identities: list[str], sources: list[str] | None = None
+) -> tuple[float | None, int]:
+    """(rank-1 rate, number of probes), leave-one-out (the probe's source left out)."""
     n = len(identities)
-    counts = Counter(identities)
-    probes = [i for i in range(n) if counts[identities[i]] >= 2]
+    other = _other_source(sources, n)
+    ids = np.asarray(identities)
+    same = ids[:, None] == ids[None, :]
+    probes = [i for i in range(n) if bool(np.any(same[i] & other[i]))]
     if not probes:
         return None, 0
     d = _distance_matrix(encodings)
-    np.fill_diagonal(d, np.inf)
+    d[~other] = np.inf
     hits = sum(identities[int(np.argmin(d[i]))] == identities[i] for i in probes)
     return hits / len(probes), len(probes)
 
@@ -201,11 +234,15 @@ class EncodedManifest:
     """Size bucket of every readable image ("none": undetected, no true box)."""
     image_hits: list[bool | None] = field(default_factory=list)
     """Per readable image: a detected face matches the true box (None: no box)."""
+    sources: list[str] | None = None
+    """Source photo of each encoded image (parallel to ``identities``)."""
 
 
 def encode_manifest(manifest_path: Path | str, *, encoder: FaceEncoder) -> EncodedManifest:
     rows = read_manifest(manifest_path)
     truth = read_boxes(manifest_path)
+    source_of = read_sources(manifest_path)
+    sources: list[str] = []
     encodings: list[npt.NDArray[np.float32]] = []
     identities: list[str] = []
     buckets: list[str] = []
@@ -240,6 +277,7 @@ def encode_manifest(manifest_path: Path | str, *, encoder: FaceEncoder) -> Encod
         rejected += face.reject_reason is not None
         encodings.append(face.encoding)
         identities.append(identity)
+        sources.append(source_of.get(path, str(path)))
         buckets.append(bucket)
     return EncodedManifest(
         encodings=np.asarray(encodings, dtype=np.float64).reshape(-1, 128),
@@ -250,6 +288,7 @@ def encode_manifest(manifest_path: Path | str, *, encoder: FaceEncoder) -> Encod
         buckets=buckets,
         image_buckets=image_buckets,
         image_hits=image_hits,
+        sources=sources,
     )
 
 
@@ -260,11 +299,11 @@ def evaluate_faces_detailed(manifest_path: Path | str, *, encoder: FaceEncoder) 
 
 def evaluate_encoded(m: EncodedManifest) -> FaceEvaluation:
     enc, identities = m.encodings, m.identities
-    scores = pair_scores(enc, identities)
+    scores = pair_scores(enc, identities, m.sources)
     tar3, t3 = tar_at_far(scores, 1e-3)
     tar2, t2 = tar_at_far(scores, 1e-2)
     eer, teer = equal_error_rate(scores)
-    rank1, n_probes = rank1_rate(enc, identities)
+    rank1, n_probes = rank1_rate(enc, identities, m.sources)
     n = m.n_images
     return FaceEvaluation(
         n_images=n,
@@ -300,9 +339,10 @@ def per_size_figures(
     n = len(m.identities)
     if n >= 2:
         d = _distance_matrix(m.encodings)
+        other = _other_source(m.sources, n)
         for i in range(n):
             for j in range(i + 1, n):
-                if m.identities[i] == m.identities[j]:
+                if m.identities[i] == m.identities[j] and other[i, j]:
                     a, b = m.buckets[i], m.buckets[j]
                     gen_small.append(a if rank.get(a, 0) <= rank.get(b, 0) else b)
                     gen_dist.append(float(d[i, j]))

@@ -211,12 +211,14 @@ SET_BUCKET_RANGES: tuple[tuple[float, float], ...] = (
 @dataclass(frozen=True)
 class LaneFace:
     """One rendered frame: its file (relative to the set's manifest), identity,
-    the pasted face's box (HOG-like geometry, frame pixels) and what was done to it."""
+    the pasted face's box (HOG-like geometry, frame pixels), what was done to it,
+    and the photo it was rendered from (its ``file`` in the source manifest)."""
 
     file: str
     identity: str
     box: Box
     conditions: str
+    source: str = ""
 
 
 Locator = Callable[[Image], Box | None]
@@ -257,8 +259,10 @@ def render_face_set(
     rolled, under tint, dim exposure or IR-like grey, windshield reflections,
     sometimes a sun visor or the A-pillar over part of the face, motion blur,
     sensor noise and JPEG. Writes the frames and ``manifest.csv``
-    (``file,identity,x,y,w,h,conditions``; a ``file,identity`` manifest with
-    extra columns) under ``out_dir`` and returns the manifest path.
+    (``file,identity,x,y,w,h,conditions,source``; a ``file,identity`` manifest
+    with extra columns; ``source`` is the photo's ``file`` in the source
+    manifest, so evaluation leaves out pairs of frames of one photo) under
+    ``out_dir`` and returns the manifest path.
 
     Known bias: the true box is where ``locate`` (default: the library's HOG)
     found the face on the clean photo, and photos where it found none are left
@@ -269,6 +273,7 @@ def render_face_set(
     locate = locate or hog_locator()
     rng = np.random.default_rng(seed)
     rows: list[LaneFace] = []
+    base = Path(manifest_path).parent
     for n, (path, identity) in enumerate(read_manifest(manifest_path)):
         raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if raw is None:
@@ -282,11 +287,11 @@ def render_face_set(
             frame, box, cond = _lane_frame(image, face, float(rng.uniform(lo, hi)), rng)
             name = f"{n:04d}_{k}.jpg"
             cv2.imwrite(str(out / name), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rows.append(LaneFace(name, identity, box, cond))
+            rows.append(LaneFace(name, identity, box, cond, path.relative_to(base).as_posix()))
     manifest = out / "manifest.csv"
     with manifest.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "identity", "x", "y", "w", "h", "conditions"])
+        w.writerow(["file", "identity", "x", "y", "w", "h", "conditions", "source"])
         for r in rows:
             b = r.box
             w.writerow(
@@ -295,6 +300,7 @@ def render_face_set(
                     r.identity,
                     *(f"{v:.1f}" for v in (b.x1, b.y1, b.width, b.height)),
                     r.conditions,
+                    r.source,
                 ]
             )
     return manifest

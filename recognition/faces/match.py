@@ -3,10 +3,12 @@
 A comparison never returns a bare score: the decision is ``match``,
 ``no_match`` or ``unknown`` (a face too poor to decide on), with the distance
 and threshold kept alongside for audit. Distances are Euclidean between
-dlib's 128-d encodings; a pair matches when ``distance <= threshold``.
+128-d encodings of one encoder (dlib's, or SFace's unit vectors); a pair
+matches when ``distance <= threshold``.
 
-The shipped threshold comes from ``calibration.json`` (written by
-``python -m recognition.faces.calibrate``; method and figures in
+The shipped threshold of each encoder comes from its calibration file
+(``CALIBRATION_FILES``: ``calibration.json`` for dlib, ``calibration_sface.json``
+for SFace; written by ``lanecap calibrate faces``; method and figures in
 ``calibration.md``). In 1:N search each probe is compared with every
 identity, so the chance of a false match grows roughly with the gallery size:
 use a lower threshold (``OperatingPoint.strict``) for large watchlists.
@@ -23,12 +25,18 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
+from recognition.faces.encoder import EncoderKind
 from recognition.faces.quality import RejectReason
 from recognition.types import FaceEncoder, FaceObservation, Image
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "calibration.json"
+CALIBRATION_FILES: dict[EncoderKind, str] = {
+    "dlib": CALIBRATION_FILE,
+    "sface": "calibration_sface.json",
+}
+"""The calibration record of each encoder (its thresholds mean nothing for the other)."""
 
 
 class Decision(enum.StrEnum):
@@ -56,10 +64,16 @@ class OperatingPoint:
     strict: float
 
     @classmethod
-    def shipped(cls) -> OperatingPoint:
-        """The operating point in the package's ``calibration.json``."""
-        text = resources.files("recognition.faces").joinpath(CALIBRATION_FILE).read_text("utf-8")
-        d = json.loads(text)["operating_point"]
+    def shipped(cls, encoder: EncoderKind = "dlib") -> OperatingPoint:
+        """The operating point of ``encoder`` in the package's calibration file."""
+        name = CALIBRATION_FILES[encoder]
+        text = resources.files("recognition.faces").joinpath(name).read_text("utf-8")
+        record = json.loads(text)
+        if record.get("encoder", "dlib") != encoder:
+            raise ValueError(
+                f"{name} was calibrated for {record.get('encoder')!r}, not {encoder!r}"
+            )
+        d = record["operating_point"]
         return cls(
             threshold=float(d["threshold"]),
             far=float(d["far"]),
@@ -121,8 +135,19 @@ class FaceMatcher:
     matched: the decision is ``unknown``.
     """
 
-    def __init__(self, *, threshold: float | None = None, min_quality: float = 0.5) -> None:
-        self.threshold = OperatingPoint.shipped().threshold if threshold is None else threshold
+    def __init__(
+        self,
+        *,
+        threshold: float | None = None,
+        min_quality: float = 0.5,
+        encoder: EncoderKind = "dlib",
+    ) -> None:
+        """``threshold`` defaults to the shipped one of ``encoder``: pass the encoder
+        whose encodings this matcher compares."""
+        self.encoder: EncoderKind = encoder
+        self.threshold = (
+            OperatingPoint.shipped(encoder).threshold if threshold is None else threshold
+        )
         if not 0.0 < self.threshold < 2.0:
             raise ValueError("threshold must be in (0, 2)")
         if not 0.0 <= min_quality <= 1.0:

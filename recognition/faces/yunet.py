@@ -22,7 +22,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from recognition.faces.detect import DetectedFace, _check_image, _landmarks, load_models_module
+from recognition.faces.detect import (
+    DetectedFace,
+    Point,
+    _check_image,
+    _landmarks,
+    load_models_module,
+)
 from recognition.faces.enhance import ClaheMode, clahe
 from recognition.types import Box, Image
 
@@ -85,6 +91,11 @@ def plausible(row: npt.NDArray[np.float32]) -> bool:
     eye_y = (float(row[5]) + float(row[7])) / 2.0
     mouth_y = (float(row[11]) + float(row[13])) / 2.0
     return eye_d / w >= MIN_EYE_RATIO and eye_y < mouth_y
+
+
+def _points5(row: npt.NDArray[np.float32]) -> tuple[Point, Point, Point, Point, Point]:
+    p = [(float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5)]
+    return (p[0], p[1], p[2], p[3], p[4])
 
 
 def to_hog_box(x: float, y: float, w: float, h: float) -> Box:
@@ -217,6 +228,7 @@ class YuNetFaceDetector:
                     landmarks=_landmarks(self.shape(rgb, box)),
                     score=float(row[14]),
                     enhanced=enhanced,
+                    points5=_points5(row),
                 )
             )
         faces.sort(key=lambda f: f.box.area, reverse=True)

@@ -3,7 +3,8 @@
 The policy comes from `[retention]` in the settings (bounded by the config's limits). A
 changed policy is audited as a policy change before it is applied; each run writes its
 deletion report (counts and crossing ids, no personal data) to the audit log, and sets
-the buckets' lifecycle rules as a second line of defence.
+the buckets' lifecycle rules as a second line of defence. Each run also makes the month
+partitions ahead (storage.partitions.ensure_partitions), as `serve` does at start and daily.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lanecap.security.roles import Permission, Principal, authorize
 from lanecap.security.trail import AuditTrail
 from storage import audit
 from storage.objects import DataClass, ObjectStore
+from storage.partitions import ensure_partitions
 from storage.previews import purge_previews
 from storage.retention import PurgeReport, RetentionPolicy, run_retention
 from storage.sessions import purge_sessions
@@ -84,6 +86,8 @@ def apply_retention(
             target="retention",
             detail={"before": before, "policy": policy.as_dict()},
         )
+    if not dry_run:
+        ensure_partitions(pool, now=now)
     report = run_retention(pool, objects, policy, now=now, dry_run=dry_run)
     lifecycle: dict[str, int] = {}
     if not dry_run:

@@ -1,7 +1,11 @@
-"""Crossings and what belongs to them, written in one transaction, idempotent by crossing id."""
+"""Crossings and what belongs to them, written in one transaction, idempotent by crossing id.
+
+Every part carries its crossing's started_at (`crossing_at`): the tables are partitioned by
+month on it (migration 012), so a crossing and its parts always share a partition."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,10 +112,15 @@ def save_crossing(pool: ConnectionPool, rec: CrossingRecord) -> bool:
     try:
         _insert_crossing(pool, rec)
     except psycopg.errors.UniqueViolation as err:
-        if err.diag.constraint_name != "crossings_pkey":
+        if not _CROSSING_KEY.match(err.diag.constraint_name or ""):
             raise
         return False
     return True
+
+
+# A stored id is refused as crossings_pkey by trigger crossings_unique_id (migration 012); two
+# concurrent writers of one id and time meet at a partition's own key instead.
+_CROSSING_KEY = re.compile(r"^crossings(_p\d{6}|_default)?_pkey$")
 
 
 def _insert_crossing(pool: ConnectionPool, rec: CrossingRecord) -> None:
@@ -138,14 +147,16 @@ def _insert_crossing(pool: ConnectionPool, rec: CrossingRecord) -> None:
                 rec.plate_fold_index,
             ),
         )
-        insert_keys(conn, rec.id, rec.keys)
+        insert_keys(conn, rec.id, rec.keys, crossing_at=rec.started_at)
         with conn.cursor() as c:
             c.executemany(
-                "INSERT INTO plate_reads (crossing_id, camera_id, role, seen_at, box, det_score,"
-                " text, confidence, char_conf) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO plate_reads (crossing_id, crossing_at, camera_id, role, seen_at, box,"
+                " det_score, text, confidence, char_conf)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         rec.id,
+                        rec.started_at,
                         r.camera_id,
                         r.role,
                         r.seen_at,
@@ -159,11 +170,12 @@ def _insert_crossing(pool: ConnectionPool, rec: CrossingRecord) -> None:
                 ],
             )
             c.executemany(
-                "INSERT INTO faces (crossing_id, camera_id, seen_at, box, quality, embedding,"
-                " seat, passenger_no) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO faces (crossing_id, crossing_at, camera_id, seen_at, box, quality,"
+                " embedding, seat, passenger_no) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         rec.id,
+                        rec.started_at,
                         f.camera_id,
                         f.seen_at,
                         list(f.box),
@@ -176,9 +188,12 @@ def _insert_crossing(pool: ConnectionPool, rec: CrossingRecord) -> None:
                 ],
             )
             c.executemany(
-                "INSERT INTO objects (crossing_id, kind, bucket, key, sha256, size)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                [(rec.id, kind, o.bucket, o.key, o.sha256, o.size) for kind, o in rec.objects],
+                "INSERT INTO objects (crossing_id, crossing_at, kind, bucket, key, sha256, size)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (rec.id, rec.started_at, kind, o.bucket, o.key, o.sha256, o.size)
+                    for kind, o in rec.objects
+                ],
             )
 
 

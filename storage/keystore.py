@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -20,14 +21,19 @@ log = logging.getLogger(__name__)
 
 
 def insert_keys(
-    conn: psycopg.Connection[tuple[object, ...]], crossing_id: uuid.UUID, keys: Iterable[WrappedKey]
+    conn: psycopg.Connection[tuple[object, ...]],
+    crossing_id: uuid.UUID,
+    keys: Iterable[WrappedKey],
+    *,
+    crossing_at: datetime,
 ) -> None:
-    """Add a crossing's wrapped keys inside the caller's transaction."""
+    """Add a crossing's wrapped keys inside the caller's transaction (`crossing_at`: the
+    crossing's started_at, the partition key)."""
     with conn.cursor() as c:
         c.executemany(
-            "INSERT INTO crossing_keys (crossing_id, purpose, key_id, wrapped)"
-            " VALUES (%s, %s, %s, %s)",
-            [(crossing_id, k.purpose, k.key_id, k.wrapped) for k in keys],
+            "INSERT INTO crossing_keys (crossing_id, crossing_at, purpose, key_id, wrapped)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(crossing_id, crossing_at, k.purpose, k.key_id, k.wrapped) for k in keys],
         )
 
 

@@ -8,6 +8,13 @@ Data classes (a "hit" is a crossing with an alert or a watchlist match):
     alerts (hits)               whole crossing after alerts_days
     audit                       entries after audit_days (schema owner only: storage.audit)
 
+First, on the partitioned schema (migration 012), every month of crossings that ends before
+the plates cutoff is dropped whole with its reads, faces, objects and keys
+(storage.partitions.drop_month): its held crossings and unexpired hits are kept (moved, with
+all their rows, to the default partitions), the S3 keys of the others go into purge_queue and
+their wrapped keys go with the dropped crossing_keys month (crypto-shredding), in one
+transaction. Then the rows still past their time, batch by batch.
+
 Order per batch, in one transaction: the objects' S3 keys go into purge_queue, the wrapped
 data keys are destroyed (crypto-shredding: from this commit on, every copy of those
 objects is unreadable), then the rows. After the commit the queued S3 objects (every
@@ -28,6 +35,7 @@ from psycopg_pool import ConnectionPool
 
 from storage.errors import StorageError
 from storage.objects import ObjectStore
+from storage.partitions import drop_expired_months
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,7 @@ class PurgeReport:
     s3_pending: int
     held_skipped: int
     dry_run: bool
+    months_dropped: tuple[str, ...] = ()  # "YYYY-MM" of each month partition dropped whole
 
     def as_detail(self) -> dict[str, Any]:
         return {
@@ -74,6 +83,7 @@ class PurgeReport:
             "s3_pending": self.s3_pending,
             "held_skipped": self.held_skipped,
             "dry_run": self.dry_run,
+            "months_dropped": list(self.months_dropped),
         }
 
 
@@ -171,13 +181,21 @@ def run_retention(
     params = _cutoffs(policy, now)
     purged: list[uuid.UUID] = []
     faces_of: list[uuid.UUID] = []
-    keys = 0
     with pool.connection() as conn:
         held = conn.execute(
             f"SELECT count(*) FROM crossings c WHERE {_HELD} AND ({_EXPIRED} OR {_FACES_EXPIRED})",
             params,
         ).fetchone()
     held_skipped = int(held[0]) if held else 0
+    months = (
+        []
+        if dry_run
+        else drop_expired_months(
+            pool, plates_cutoff=params["plates"], alerts_cutoff=params["alerts"]
+        )
+    )
+    dropped = [cid for m in months for cid in m.crossings]
+    keys = sum(m.keys_destroyed for m in months)
     for select, purge, out in (
         (_EXPIRED, _purge_crossings, purged),
         (_FACES_EXPIRED, _purge_faces, faces_of),
@@ -198,17 +216,20 @@ def run_retention(
             out.extend(ids)
     deleted, pending = (0, 0) if dry_run else drain_purge_queue(pool, objects)
     report = PurgeReport(
-        crossings=tuple(purged),
+        crossings=(*dropped, *purged),
         faces_of=tuple(faces_of),
         keys_destroyed=keys,
         objects_deleted=deleted,
         s3_pending=pending,
         held_skipped=held_skipped,
         dry_run=dry_run,
+        months_dropped=tuple(m.month.strftime("%Y-%m") for m in months),
     )
     log.info(
-        "retention: %d crossings purged, %d faces purged, %d keys destroyed, %d held skipped",
-        len(purged),
+        "retention: %d crossings purged (%d months dropped), %d faces purged,"
+        " %d keys destroyed, %d held skipped",
+        len(report.crossings),
+        len(months),
         len(faces_of),
         keys,
         held_skipped,

@@ -63,10 +63,12 @@ from lanecap.security.errors import (
 from lanecap.security.ratelimit import BudgetExceeded
 from lanecap.security.throttle import LoginThrottled
 from storage.errors import StorageError, StoreUnavailable
+from storage.partitions import ensure_partitions
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parents[1] / "web"
 SWEEP_S = 5.0  # ingest pass without a new-crossing notice
+PARTITIONS_S = 6 * 3600.0  # month partitions made ahead at start and this often
 
 
 def _status(err: Exception) -> tuple[int, str]:
@@ -223,6 +225,16 @@ async def _index_forever(svc: ApiServices) -> None:
         svc.feed.unsubscribe(token)
 
 
+async def _partitions_forever(svc: ApiServices) -> None:
+    """Keep the month partitions of the crossing tables made ahead (storage.partitions)."""
+    while True:
+        try:
+            await run_in_threadpool(ensure_partitions, svc.pool)
+        except (psycopg.Error, StorageError) as err:
+            log.warning("partition maintenance failed (%s); retried later", type(err).__name__)
+        await asyncio.sleep(PARTITIONS_S)
+
+
 def create_app(settings: Settings, services: ApiServices) -> FastAPI:
     """The ASGI app. Starting it starts the live feed (and ingest with the plate indexer for
     crossings); stopping it stops them. `services` stay owned by the caller."""
@@ -234,9 +246,13 @@ def create_app(settings: Settings, services: ApiServices) -> FastAPI:
         if services.search_key is not None:
             task = asyncio.create_task(_index_forever(services))
         clock = asyncio.create_task(anchoring.checkpoint_forever(services, settings))
+        months = asyncio.create_task(_partitions_forever(services))
         try:
             yield
         finally:
+            months.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await months
             clock.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await clock

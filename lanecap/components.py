@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 
 from lanecap.config import LaneConfig, Settings
 from lanecap.errors import PipelineError
 from lanecap.pipeline import LanePipeline
 from recognition.plates.grammar import REGIONS, Region
 from recognition.types import FaceEncoder, PlateDetector, PlateReader
+
+log = logging.getLogger(__name__)
 
 
 def plate_detector(settings: Settings) -> PlateDetector:
@@ -57,12 +60,29 @@ def plate_reader(settings: Settings, lane: LaneConfig | None = None) -> PlateRea
     # One thread: a node serving several lanes loses frames with two per reader (6 lanes x
     # 5 fps: 2 % dropped against none); one lane alone reads a vehicle in 61 ms on two
     # threads and 95 ms on one (bench/bench_lane_reading.py).
-    return EasyOcrReader(
+    ours = EasyOcrReader(
         threads=1,
         min_confidence=rec.read_min_confidence,
         regions=regions,
         framings=rec.read_framings,
     )
+    return with_second_reader(ours, rec.plate_second_reader, regions=regions)
+
+
+def with_second_reader(
+    ours: PlateReader, second: str, *, regions: tuple[Region, ...] = REGIONS
+) -> PlateReader:
+    """`ours`, asking RapidOCR's recogniser where its read is unsure (`second` = rapidocr)."""
+    if second == "none":
+        return ours
+    from recognition.plates.rapid import AgreementReader, RapidPlateReader
+
+    try:
+        rapid = RapidPlateReader(threads=1, regions=regions)
+    except (FileNotFoundError, ImportError, RuntimeError) as err:
+        log.warning("second plate reader unavailable (%s): reading with ours alone", err)
+        return ours
+    return AgreementReader(ours, rapid, how="sure-or-confident")
 
 
 def face_encoder(settings: Settings) -> FaceEncoder:

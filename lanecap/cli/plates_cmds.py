@@ -104,13 +104,15 @@ def train_detector(
     click.echo(f"metrics: {result.metrics_json}")
 
 
-def _load_reader(threads: int) -> Any:
+def _load_reader(threads: int, second: str = "rapidocr") -> Any:
     try:
         from recognition.plates.reader import EasyOcrReader
     except ImportError as err:
         log.warning("no plate reader available (%s); reading keys will be null", err)
         return None
-    return EasyOcrReader(threads=threads)
+    from lanecap.components import with_second_reader
+
+    return with_second_reader(EasyOcrReader(threads=threads), second)
 
 
 def _cell(v: float | None, digits: int) -> str:
@@ -183,6 +185,12 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     "raw scores).",
 )
 @click.option("--plots/--no-plots", default=True, help="PNG plots beside the JSON.")
+@click.option(
+    "--second-reader",
+    type=click.Choice(["rapidocr", "none"]),
+    default="rapidocr",
+    help="Second opinion on unsure reads, as recognition.plate_second_reader.",
+)
 def eval_plates(
     *,
     manifest: Path,
@@ -196,6 +204,7 @@ def eval_plates(
     precision_rule: str,
     calibration_file: Path | None,
     plots: bool,
+    second_reader: str,
 ) -> None:
     """Detection, end-to-end reading and reader-only accuracy on MANIFEST, with a breakdown.
 
@@ -212,7 +221,7 @@ def eval_plates(
     detector = YoloPlateDetector(
         model, threads=threads, conf=MAP_FLOOR_CONF, imgsz=imgsz or DEFAULT_IMGSZ
     )
-    reader = None if no_read else _load_reader(threads)
+    reader = None if no_read else _load_reader(threads, second_reader)
     operating = DEFAULT_CONF if conf is None else conf
     report = evaluate_plates(
         manifest, detector=detector, reader=reader, score_threshold=operating,

@@ -54,3 +54,32 @@ clean:
 .PHONY: cluster-test
 cluster-test: install
 	$(BIN)/pytest -m cluster tests/cluster
+
+# Peers of bench/bench_plate_peers.py, for benchmarking only (not project dependencies):
+# platedet 0.0.2 (no licence declared; a YOLOv8 export, so AGPL-3.0 at best) and rapidocr 3.10.0 (Apache-2.0,
+# PP-OCRv6 ONNX models in the wheel; given by path, nothing is downloaded), without their
+# pinned dependencies (onnxruntime, opencv, numpy... come from the project), plus the few
+# pure-Python packages rapidocr imports that the project lacks.
+.PHONY: bench-peers
+bench-peers: install
+	$(PIP) install -q --no-deps platedet==0.0.2 rapidocr==3.10.0 omegaconf==2.3.0 \
+		antlr4-python3-runtime==4.9.3 six==1.17.0 colorlog==6.12.0
+	mkdir -p var/bench
+	nice -n 10 $(BIN)/python -m bench.bench_plate_peers --threads 1 --json var/bench/plate_peers.json
+
+# Monthly partitions against the unpartitioned schema: plate search, store path, retention
+# (bench/bench_partitions.py; about 10 minutes at 10^6 crossings on 2 cores).
+.PHONY: bench-partitions
+bench-partitions: install
+	nice -n 10 $(BIN)/python -m bench.bench_partitions --n 1000000
+
+# Long fuzz run (>= 10^4 cases: schemathesis over the OpenAPI schema as every role, hypothesis
+# on configs, CSV and uploads); the default run keeps a few hundred of them.
+.PHONY: fuzz
+fuzz: install
+	nice -n 10 $(BIN)/pytest -m fuzz tests/fuzz
+
+# Soak: 6 lanes x 5 fps for 1 hour with storage faults every 3 minutes (bench/soak.py --help).
+.PHONY: soak
+soak: install
+	nice -n 10 $(BIN)/python -m bench.soak --lanes 6 --fps 5 --minutes 60 --json var/soak-report/soak.json

@@ -139,7 +139,10 @@ def install_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             err.status_code, "http_error"
         )
-        return error_response(request, err.status_code, code, str(err.detail), "")
+        response = error_response(request, err.status_code, code, str(err.detail), "")
+        for k, v in (err.headers or {}).items():  # e.g. Allow on a 405 (RFC 9110)
+            response.headers.setdefault(k, v)
+        return response
 
     async def invalid(request: Request, err: Exception) -> Response:
         assert isinstance(err, RequestValidationError)

@@ -102,3 +102,17 @@ def test_oversized_and_garbage_uploads(client: httpx.Client) -> None:
     )
     _clean_error(r)
     assert r.status_code >= 400
+
+
+def test_a_hot_list_expiry_must_be_a_date_not_unix_time() -> None:
+    from pydantic import ValidationError
+
+    from lanecap.api.schemas.lists import PlateEntryIn
+
+    for bad in (0, 1.5, 1767225600):
+        with pytest.raises(ValidationError, match="YYYY-MM-DD"):
+            PlateEntryIn(plate="AB12CD", reason="stolen car", expires=bad)  # type: ignore[arg-type]
+    ok = PlateEntryIn.model_validate(
+        {"plate": "AB12CD", "reason": "stolen car", "expires": "2027-01-31"}
+    )
+    assert ok.expires is not None and ok.expires.isoformat() == "2027-01-31"

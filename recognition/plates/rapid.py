@@ -31,9 +31,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from recognition.ocr.decode import Decoded, greedy
+from recognition.ocr.decode import greedy
 from recognition.plates.confirm import sure
 from recognition.plates.grammar import REGIONS, Region, normalise
+from recognition.plates.reader import geomean, plate_read
 from recognition.types import Image, PlateRead, PlateReader
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,6 @@ def rapidocr_models_dir() -> Path:
     if spec is None or spec.origin is None:
         raise RuntimeError("the second plate reader needs the rapidocr wheel: pip install rapidocr")
     return Path(spec.origin).resolve().parent / "models"
-
-
-def _geomean(confs: Sequence[float]) -> float:
-    return float(np.exp(np.mean(np.log(np.maximum(confs, 1e-9))))) if confs else 0.0
 
 
 class RapidPlateReader:
@@ -135,21 +132,11 @@ class RapidPlateReader:
         reads: list[PlateRead | None] = [None] * len(crops)
         if ok:
             for k, probs in zip(ok, self.probabilities([crops[k] for k in ok]), strict=True):
-                reads[k] = self._to_read(greedy(probs, charset=PLATE_CHARS))
+                reads[k] = plate_read(greedy(probs, charset=PLATE_CHARS), self.regions)
         return [r if r is not None and r.confidence >= self.min_confidence else None for r in reads]
 
     def read(self, crop: Image) -> PlateRead | None:
         return self.read_many([crop])[0]
-
-    def _to_read(self, dec: Decoded) -> PlateRead | None:
-        if not dec.text:
-            return None
-        if self.regions is None:
-            text, confs, region = dec.text, dec.char_confidences, None
-        else:
-            norm = normalise(dec.text, dec.char_confidences, regions=self.regions)
-            text, confs, region = norm.text, norm.char_confidences, norm.region
-        return PlateRead(text, _geomean(confs), confs, region) if text else None
 
 
 def agree(ours: PlateRead | None, other: PlateRead | None) -> PlateRead | None:
@@ -178,7 +165,7 @@ def agree(ours: PlateRead | None, other: PlateRead | None) -> PlateRead | None:
     region = ours.region if text == ours.text else other.region if text == other.text else None
     if region is None:
         region = normalise(text, confs).region
-    return PlateRead(text, _geomean(confs), confs, region)
+    return PlateRead(text, geomean(confs), confs, region)
 
 
 def more_confident(ours: PlateRead | None, other: PlateRead | None) -> PlateRead | None:

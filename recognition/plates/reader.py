@@ -232,14 +232,21 @@ class EasyOcrReader:
         return self.read_many([crop])[0]
 
     def _to_read(self, dec: Decoded) -> PlateRead | None:
-        if not dec.text:
-            return None
-        if self.regions is None:
-            text, confs, region = dec.text, dec.char_confidences, None
-        else:
-            norm = normalise(dec.text, dec.char_confidences, regions=self.regions)
-            text, confs, region = norm.text, norm.char_confidences, norm.region
-        if not text:
-            return None
-        conf = float(np.exp(np.mean(np.log(np.maximum(confs, 1e-9)))))
-        return PlateRead(text=text, confidence=conf, char_confidences=confs, region=region)
+        return plate_read(dec, self.regions)
+
+
+def geomean(confs: Sequence[float]) -> float:
+    """A read's confidence: the geometric mean of its characters' (0 for none)."""
+    return float(np.exp(np.mean(np.log(np.maximum(confs, 1e-9))))) if confs else 0.0
+
+
+def plate_read(dec: Decoded, regions: Sequence[Region] | None) -> PlateRead | None:
+    """A decoded line as a plate read, through the `regions`' grammars (None: as decoded)."""
+    if not dec.text:
+        return None
+    if regions is None:
+        text, confs, region = dec.text, dec.char_confidences, None
+    else:
+        norm = normalise(dec.text, dec.char_confidences, regions=regions)
+        text, confs, region = norm.text, norm.char_confidences, norm.region
+    return PlateRead(text, geomean(confs), confs, region) if text else None

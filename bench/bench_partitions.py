@@ -45,7 +45,7 @@ from lanecap.services.runtime import storage_endpoints
 from storage import crossings as repo
 from storage import search
 from storage.crypto import WrappedKey
-from storage.db import migrate, migrations, open_pool
+from storage.db import migrate, open_pool
 from storage.objects import StoredObject
 from storage.retention import RetentionPolicy, run_retention
 
@@ -94,23 +94,6 @@ def create_db(admin_url: str, name: str) -> str:
             )
         )
     return make_conninfo(admin_url, dbname=name)
-
-
-def migrate_to(admin_url: str, last: int) -> None:
-    """Migrations 1..last, as storage.db.migrate applies them."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE schema_migrations (number integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for number, name, text in migrations():
-            if number <= last:
-                with conn.transaction():
-                    conn.execute(text)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (number, name) VALUES (%s, %s)",
-                        (number, name),
-                    )
 
 
 def load(admin_url: str, n: int, *, now: datetime, partitioned: bool) -> dict[str, float]:
@@ -325,7 +308,7 @@ def main() -> None:
             if partitioned:
                 migrate(admin)
             else:
-                migrate_to(admin, 11)
+                migrate(admin, app_role=None, upto=11)
             app = admin  # the schema owner on both: row-level security is not measured
             r: dict[str, float | tuple[float, float]] = {}
             for k, v in load(admin, args.n, now=now, partitioned=partitioned).items():

@@ -37,8 +37,11 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def migrate(admin_url: str, *, app_role: str | None = "lanecap_app") -> list[str]:
-    """Apply pending migrations as the schema owner; returns the names applied."""
+def migrate(
+    admin_url: str, *, app_role: str | None = "lanecap_app", upto: int | None = None
+) -> list[str]:
+    """Apply pending migrations as the schema owner; returns the names applied. `upto`
+    stops after that number (a database as an older release left it, for tests)."""
     applied: list[str] = []
     try:
         conn = psycopg.connect(admin_url, autocommit=True)
@@ -54,6 +57,8 @@ def migrate(admin_url: str, *, app_role: str | None = "lanecap_app") -> list[str
             )
             done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
             for number, name, text in migrations():
+                if upto is not None and number > upto:
+                    break
                 if number in done:
                     continue
                 with conn.transaction():

@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 from storage import crossings as repo
 from storage import holds, partitions
 from storage.crypto import WrappedKey
-from storage.db import migrate, migrations, open_pool
+from storage.db import migrate, open_pool
 from storage.objects import StoredObject
 from storage.retention import RetentionPolicy, run_retention
 from storage.roles import provision_lane_login
@@ -362,23 +362,6 @@ _TABLES = (
 )
 
 
-def _migrate_to(admin_url: str, last: int) -> None:
-    """Apply migrations 1..last as storage.db.migrate does (the database as it was before)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE schema_migrations (number integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for number, name, text in migrations():
-            if number > last:
-                break
-            with conn.transaction():
-                conn.execute(text)
-                conn.execute(
-                    "INSERT INTO schema_migrations (number, name) VALUES (%s, %s)", (number, name)
-                )
-
-
 def _populate(conn: psycopg.Connection[tuple[object, ...]], n: int) -> None:
     """n crossings over 14 months on two lanes with every kind of part, as 001-011 store them."""
     conn.execute(
@@ -494,7 +477,7 @@ def test_a_populated_database_migrates_with_every_row_and_the_fresh_schema(
 ) -> None:
     _, old_url, _ = _scratch(endpoints, "mig_old_")
     _, fresh_url, _ = _scratch(endpoints, "mig_new_")
-    _migrate_to(old_url, 11)
+    migrate(old_url, app_role=None, upto=11)
     with psycopg.connect(old_url) as conn:
         _populate(conn, 1500)
         conn.commit()

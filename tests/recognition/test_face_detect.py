@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -21,16 +20,8 @@ from recognition.faces.lanesim import render_face_set
 from recognition.faces.sizes import face_matches, read_boxes, size_bucket
 from recognition.faces.yunet import MODELS_DIR, YUNET_FILES, YuNetFaceDetector, to_hog_box
 from recognition.types import Box, Image
-
-_spec = importlib.util.spec_from_file_location(
-    "faces_fixtures", Path(__file__).with_name("test_faces_fixtures.py")
-)
-assert _spec is not None and _spec.loader is not None
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
-
-ASTRO_FACE = Box(165.0, 70.0, 265.0, 170.0)
-"""Roughly where the astronaut's face is (a locator for rendering; geometry only)."""
+from tests.recognition import test_faces_fixtures as fx
+from tests.recognition.test_faces_fixtures import ASTRO_FACE
 
 
 @pytest.fixture(scope="module")

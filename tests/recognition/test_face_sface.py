@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -24,16 +23,9 @@ from recognition.faces.encoder import FaceRecognitionEncoder
 from recognition.faces.evaluate import EncodedManifest, pair_scores, rank1_rate
 from recognition.faces.match import CALIBRATION_FILES, FaceMatcher, OperatingPoint
 from recognition.faces.sface import MODELS_DIR, SFACE_FILE, SFACE_SIZE, SFaceEmbedder
-from recognition.types import Box, Image
-
-_spec = importlib.util.spec_from_file_location(
-    "faces_fixtures", Path(__file__).with_name("test_faces_fixtures.py")
-)
-assert _spec is not None and _spec.loader is not None
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
-
-ASTRO_FACE = Box(165.0, 70.0, 265.0, 170.0)
+from recognition.types import Image
+from tests.recognition import test_faces_fixtures as fx
+from tests.recognition.test_faces_fixtures import ASTRO_FACE
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@ import numpy as np
 
 from recognition.types import Box, FaceObservation, Image
 
+ASTRO_FACE = Box(165.0, 70.0, 265.0, 170.0)
+"""Roughly where the astronaut's face is (a locator for rendering; geometry only)."""
+
 
 def astronaut() -> Image:
     """skimage's astronaut (public domain, ships with scikit-image), as BGR."""

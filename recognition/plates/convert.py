@@ -14,7 +14,7 @@ import json
 import re
 import struct
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
@@ -51,6 +51,15 @@ class RawItem:
     path: str
     plates: tuple[Plate, ...]
     data: bytes | None = None  # the image bytes when a converter already read them
+
+
+def yolo_lines(boxes: Iterable[Box], width: int, height: int) -> str:
+    """YOLO label lines (class 0, centre and size as fractions of the image) for `boxes`."""
+    return "".join(
+        f"0 {(b.x1 + b.x2) / 2 / width:.6f} {(b.y1 + b.y2) / 2 / height:.6f} "
+        f"{(b.x2 - b.x1) / width:.6f} {(b.y2 - b.y1) / height:.6f}\n"
+        for b in boxes
+    )
 
 
 def clean_text(text: str) -> str:

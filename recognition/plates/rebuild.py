@@ -46,6 +46,7 @@ from recognition.plates.convert import (
     image_size,
     photo_id,
     photo_key,
+    yolo_lines,
 )
 from recognition.plates.sources import SOURCES, Source, by_name
 
@@ -285,12 +286,7 @@ def _write_yolo(root: Path, k: Kept, boxed: list[Any], written: Path | None) -> 
         img.write_bytes(k.data)
     lab = root / "labels" / k.split / (Path(name).stem + ".txt")
     lab.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f"0 {(b.box.x1 + b.box.x2) / 2 / w:.6f} {(b.box.y1 + b.box.y2) / 2 / h:.6f} "
-        f"{(b.box.x2 - b.box.x1) / w:.6f} {(b.box.y2 - b.box.y1) / h:.6f}"
-        for b in boxed
-    ]
-    lab.write_text("".join(line + "\n" for line in lines))
+    lab.write_text(yolo_lines((b.box for b in boxed), w, h))
 
 
 def _summary(stats: dict[str, SourceStats], per_group: dict[str, Counter[str]]) -> dict[str, Any]:

@@ -20,13 +20,14 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from recognition.plates.convert import yolo_lines
 from recognition.plates.manifest import load_manifest, split_of
 from recognition.types import Box, Image, PlateDetector
 
@@ -107,14 +108,6 @@ def _yolo_boxes(label: Path, w: int, h: int) -> list[Box]:
     return boxes
 
 
-def _yolo_lines(boxes: Iterable[Box], w: int, h: int) -> str:
-    return "".join(
-        f"0 {(b.x1 + b.x2) / 2 / w:.6f} {(b.y1 + b.y2) / 2 / h:.6f} "
-        f"{b.width / w:.6f} {b.height / h:.6f}\n"
-        for b in boxes
-    )
-
-
 def _link(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
@@ -179,7 +172,7 @@ def tighten_folder(
                 c.refitted += 1
                 c.area_ratio_sum += r.box.area / box.area
             fitted.append(r.box)
-        dst.write_text(_yolo_lines(fitted, w, h))
+        dst.write_text(yolo_lines(fitted, w, h))
     return {k: v.as_dict() for k, v in sorted(counts.items())}
 
 
@@ -201,7 +194,7 @@ def add_dev_sets(manifests: Sequence[Path], out: Path) -> dict[str, dict[str, fl
             _link(item.path, out / "images" / split / stem)
             lab = out / "labels" / split / (Path(stem).stem + ".txt")
             lab.parent.mkdir(parents=True, exist_ok=True)
-            lab.write_text(_yolo_lines(item.boxes, w, h))
+            lab.write_text(yolo_lines(item.boxes, w, h))
             c[split] += 1
     return counts
 

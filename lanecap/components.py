@@ -94,6 +94,7 @@ def face_encoder(settings: Settings) -> FaceEncoder:
         encoder=rec.face_encoder,
         model=rec.face_model,
         threads=rec.threads,
+        defer=True,  # the lane encodes the face it keeps per vehicle, not every face it sees
     )
 
 

@@ -140,10 +140,7 @@ def _offset(det: PlateDetection, dx: int, dy: int) -> PlateDetection:
 
 
 def _moved(f: FaceObservation, dx: int, dy: int) -> FaceObservation:
-    b = f.box
-    return FaceObservation(
-        Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), f.encoding, f.quality, f.reject_reason
-    )
+    return f.moved(dx, dy) if dx or dy else f
 
 
 class LanePipeline:

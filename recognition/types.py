@@ -6,7 +6,9 @@ boxes as (x1, y1, x2, y2) with x2/y2 exclusive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -81,18 +83,70 @@ class PlateRead:
 FaceRole = Literal["driver", "passenger"]
 
 
-@dataclass(frozen=True)
+Encode = Callable[[], npt.NDArray[np.float32]]
+
+
 class FaceObservation:
     """A face found in one image, with its 128-d encoding and a quality in [0, 1].
 
     `reject_reason` is set (and `quality` is low) when the face is not usable
     for matching: too small, blurred, turned away, badly exposed.
+
+    The encoding may be deferred: given `encode` instead of `encoding`, it is computed
+    on first use of `.encoding` and kept. An encoder that defers lets the lane encode
+    only the one face per vehicle that is kept, not every face of every frame.
     """
 
-    box: Box
-    encoding: npt.NDArray[np.float32] = field(repr=False)
-    quality: float
-    reject_reason: str | None = None
+    __slots__ = ("_encode", "_encoding", "_lock", "box", "quality", "reject_reason")
+
+    def __init__(
+        self,
+        box: Box,
+        encoding: npt.NDArray[np.float32] | None,
+        quality: float,
+        reject_reason: str | None = None,
+        *,
+        encode: Encode | None = None,
+    ) -> None:
+        if encoding is None and encode is None:
+            raise ValueError("a face observation needs an encoding or a way to compute it")
+        self.box = box
+        self.quality = quality
+        self.reject_reason = reject_reason
+        self._encoding = encoding
+        self._encode = None if encoding is not None else encode
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> npt.NDArray[np.float32]:
+        with self._lock:
+            if self._encoding is None:
+                assert self._encode is not None
+                self._encoding = self._encode()
+                self._encode = None
+            return self._encoding
+
+    @property
+    def encoded(self) -> bool:
+        """Whether the encoding has been computed (or was given)."""
+        return self._encoding is not None
+
+    def moved(self, dx: float, dy: float) -> FaceObservation:
+        """The same face with its box shifted; a deferred encoding stays deferred and shared."""
+        b = self.box
+        return FaceObservation(
+            Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy),
+            self._encoding,
+            self.quality,
+            self.reject_reason,
+            encode=None if self._encoding is not None else lambda: self.encoding,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"FaceObservation(box={self.box!r}, quality={self.quality!r}, "
+            f"reject_reason={self.reject_reason!r}, encoded={self.encoded})"
+        )
 
 
 class PlateDetector(Protocol):

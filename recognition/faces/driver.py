@@ -150,15 +150,7 @@ def faces_in_region(
     if x1 - x0 < 8 or y1 - y0 < 8:
         return []
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-    return [
-        FaceObservation(
-            Box(f.box.x1 + x0, f.box.y1 + y0, f.box.x2 + x0, f.box.y2 + y0),
-            f.encoding,
-            f.quality,
-            f.reject_reason,
-        )
-        for f in encoder.faces(crop)
-    ]
+    return [f.moved(x0, y0) for f in encoder.faces(crop)]
 
 
 def best_driver_face(selections: Sequence[DriverSelection]) -> DriverFace:

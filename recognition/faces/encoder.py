@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from typing import Any, Literal
 
 import cv2
@@ -52,6 +53,10 @@ class FaceRecognitionEncoder:
     ``reject_reason`` (a ``RejectReason`` value) when it fails the gate; the
     caller decides what to do with rejected faces (matching treats them as
     ``unknown``). Encodings use the 5-point landmark model only.
+
+    With ``defer=True`` a face is detected, aligned and measured at once, but encoded
+    only when its ``encoding`` is first read (``FaceObservation``): the lane keeps one
+    face per vehicle, so the other faces of its frames are never encoded.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class FaceRecognitionEncoder:
         num_jitters: int = 1,
         gate: QualityGate | None = None,
         threads: int = 2,
+        defer: bool = False,
     ) -> None:
         if num_jitters < 1:
             raise ValueError("num_jitters must be >= 1")
@@ -90,6 +96,8 @@ class FaceRecognitionEncoder:
                 min_score=min_score,
             )
         self.encoder: EncoderKind = encoder
+        self.defer = defer
+        self._lock = threading.Lock()  # a deferred encoding may be asked for on another thread
         self.num_jitters = num_jitters
         self.gate = gate if gate is not None else QualityGate()
         dlib: Any = importlib.import_module("dlib")
@@ -157,14 +165,27 @@ class FaceRecognitionEncoder:
         if self._sface is not None:
             if det.points5 is None:
                 raise ValueError("the sface encoder needs YuNet's five points")
-            encoding = self._sface.embed(frames.bgr(enhanced=enhanced), det.points5)
+            aligned = self._sface.align(frames.bgr(enhanced=enhanced), det.points5)
+            sface = self._sface
+
+            def encode() -> npt.NDArray[np.float32]:
+                with self._lock:
+                    return sface.feature(aligned)
+
         else:
-            encoding = np.asarray(
-                self._net.compute_face_descriptor(chip, self.num_jitters), dtype=np.float32
-            ).reshape(128)
+
+            def encode() -> npt.NDArray[np.float32]:
+                with self._lock:
+                    out = self._net.compute_face_descriptor(chip, self.num_jitters)
+                return np.asarray(out, dtype=np.float32).reshape(128)
+
         reason = None if report.reject_reason is None else report.reject_reason.value
         return FaceObservation(
-            box=det.box, encoding=encoding, quality=report.quality, reject_reason=reason
+            det.box,
+            None if self.defer else encode(),
+            report.quality,
+            reason,
+            encode=encode,
         )
 
 

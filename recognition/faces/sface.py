@@ -60,7 +60,10 @@ class SFaceEmbedder:
         self, image: Image, points5: tuple[Point, Point, Point, Point, Point]
     ) -> npt.NDArray[np.float32]:
         """The unit-length embedding of the face at ``points5`` in BGR ``image``."""
-        aligned = self.align(image, points5)
+        return self.feature(self.align(image, points5))
+
+    def feature(self, aligned: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """The unit-length embedding of a face ``align`` returned."""
         prev = cv2.getNumThreads()
         cv2.setNumThreads(self.threads)
         try:

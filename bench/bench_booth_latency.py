@@ -74,7 +74,7 @@ def main() -> None:
     )
     ap.add_argument("--vehicles", type=int, default=4)
     ap.add_argument("--fps", type=float, default=5.0)
-    ap.add_argument("--detector", choices=["yolo", "contour"], default="yolo")
+    ap.add_argument("--detector", choices=["paired", "yolo", "contour"], default="yolo")
     ap.add_argument("--gap", type=float, default=1.0, help="the lane's vehicle_gap_s")
     ap.add_argument("--data-dir", type=Path, default=Path("var/bench-booth"))
     args = ap.parse_args()

@@ -1,4 +1,7 @@
-"""Benchmark: our YOLO plate detector vs OpenCV's Haar plate cascade vs platedet.
+"""Benchmark: our plate detectors vs OpenCV's Haar plate cascade vs platedet.
+
+Ours: the lane's default `paired` (the finder's plates in the shipped model's boxes,
+`recognition.plates.ensemble`), and each of its two models alone; ratios are to `paired`.
 
 Same images, one run, one process, same thread count. Reports recall and
 precision at IoU 0.5 (strict rule: every unmatched detection is a false
@@ -24,7 +27,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recognition.plates.detector import DEFAULT_CONF, YoloPlateDetector
+from recognition.plates.detector import DEFAULT_CONF, FINDER_PATH, YoloPlateDetector
+from recognition.plates.ensemble import FRAMER_CONF, PairedPlateDetector
 from recognition.plates.evaluate import evaluate_plates
 from recognition.types import Box, Image, PlateDetection
 
@@ -32,6 +36,9 @@ DEFAULT_MANIFESTS = (
     Path("/work/shared/data/plates/openalpr-us-dev/manifest.csv"),
     Path("/work/shared/data/plates/romania-detect/manifest.csv"),
 )
+
+
+OURS = "ours_paired"
 
 
 class HaarPlateDetector:
@@ -103,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # every detector returns detections down to a low score so mAP50 is meaningful;
     # precision/recall are counted at each detector's own operating threshold
+    framer = YoloPlateDetector(a.model, threads=a.threads, conf=FRAMER_CONF)
+    finder = YoloPlateDetector(FINDER_PATH, threads=a.threads, conf=0.01)
     detectors: dict[str, tuple[Any, float]] = {
-        "ours_yolo11n": (YoloPlateDetector(a.model, threads=a.threads, conf=0.01), DEFAULT_CONF),
+        "ours_paired": (PairedPlateDetector(framer, finder), DEFAULT_CONF),  # the lane's default
+        "ours_yolo11n": (framer, DEFAULT_CONF),
+        "ours_finder": (finder, DEFAULT_CONF),
         "opencv_haar": (HaarPlateDetector(threads=a.threads), 0.0),
     }
     try:
@@ -121,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                 k: r[k]
                 for k in ("n_images", "det_recall", "det_precision", "map50", "ms_p50", "ms_p95")
             }
-        ours = report[name]["ours_yolo11n"]
+        ours = report[name][OURS]
         for det_name in detectors:
-            if det_name == "ours_yolo11n":
+            if det_name == OURS:
                 continue
             other = report[name][det_name]
             other["ratio_to_ours"] = {

@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fault-every", type=float, default=180.0, help="seconds between faults")
     ap.add_argument("--fault-s", type=float, default=20.0, help="seconds each fault lasts")
     ap.add_argument("--faults", default=",".join(FAULT_KINDS), help="kinds, in turn")
-    ap.add_argument("--detector", choices=["yolo", "contour"], default="yolo")
+    ap.add_argument("--detector", choices=["paired", "yolo", "contour"], default="yolo")
     ap.add_argument("--gap", type=float, default=1.0, help="vehicle_gap_s")
     ap.add_argument("--data-dir", type=Path, default=Path("var/soak"))
     ap.add_argument("--json", type=Path, default=None, help="write the report here")

@@ -211,7 +211,7 @@ def run(
 )
 @click.option(
     "--detector",
-    type=click.Choice(["yolo", "contour"]),
+    type=click.Choice(["paired", "yolo", "contour"]),
     default=None,
     help="Plate detector (default: as in seeds/demo.toml).",
 )

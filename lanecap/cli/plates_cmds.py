@@ -155,6 +155,28 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     help="ONNX detector (default: the shipped recognition/models/plate_yolo.onnx).",
 )
 @click.option(
+    "--detector",
+    "detector_kind",
+    type=click.Choice(["paired", "yolo"]),
+    default="paired",
+    show_default=True,
+    help="As recognition.plate_detector: paired (the finder's plates in --model's boxes) "
+    "or --model alone.",
+)
+@click.option(
+    "--finder-model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The paired detector's finder (default: recognition/models/plate_yolo_finder.onnx).",
+)
+@click.option(
+    "--pair",
+    type=click.Choice(["finder", "union"]),
+    default="finder",
+    show_default=True,
+    help="Paired: the finder's plates only, or both detectors' plates.",
+)
+@click.option(
     "--conf", type=float, default=None, help="Operating score threshold for precision/recall."
 )
 @click.option("--imgsz", type=int, default=None, help="Letterbox size (default 640).")
@@ -198,6 +220,9 @@ def eval_plates(
     threads: int,
     no_read: bool,
     model: Path | None,
+    detector_kind: str,
+    finder_model: Path | None,
+    pair: str,
     conf: float | None,
     imgsz: int | None,
     confirm_floor: float,
@@ -218,9 +243,20 @@ def eval_plates(
     from recognition.plates.detector import DEFAULT_CONF, DEFAULT_IMGSZ, YoloPlateDetector
     from recognition.plates.evaluate import evaluate_plates
 
-    detector = YoloPlateDetector(
+    detector: Any = YoloPlateDetector(
         model, threads=threads, conf=MAP_FLOOR_CONF, imgsz=imgsz or DEFAULT_IMGSZ
     )
+    if detector_kind == "paired":
+        from recognition.plates.detector import FINDER_PATH
+        from recognition.plates.ensemble import PairedPlateDetector
+
+        finder = YoloPlateDetector(
+            finder_model or FINDER_PATH,
+            threads=threads,
+            conf=MAP_FLOOR_CONF,
+            imgsz=imgsz or DEFAULT_IMGSZ,
+        )
+        detector = PairedPlateDetector(detector, finder, how=pair)  # type: ignore[arg-type]
     reader = None if no_read else _load_reader(threads, second_reader)
     operating = DEFAULT_CONF if conf is None else conf
     report = evaluate_plates(

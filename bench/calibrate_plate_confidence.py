@@ -2,7 +2,7 @@
 
 Vehicles of the synthetic lane of `bench_lane_reading.py` (real held-out crops of
 `openalpr-us-crops` on drawn vehicles, 5 fps, blur, noise, JPEG) go through the shipped
-`LanePipeline`; each crossing gives (raw vote confidence, exact). The plates are split in
+`LanePipeline` with the default detector and reader (`lanecap.components`); each crossing gives (raw vote confidence, exact). The plates are split in
 two by a hash of their file: isotonic calibration is fitted on one half and its expected
 calibration error measured on the other (and the other way round, reported), then the
 shipped table is fitted on all of them.
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_lane_reading import CROPS, FPS, GAP_S, H, W, vehicle_frames
 from capture.types import Frame
-from lanecap.config import CameraConfig, LaneConfig
+from lanecap import components
+from lanecap.config import CameraConfig, LaneConfig, Settings
 from lanecap.pipeline import LanePipeline
 from recognition.plates.calibrate import (
     DEFAULT_FILE,
@@ -35,9 +36,7 @@ from recognition.plates.calibrate import (
     fit,
     reliability,
 )
-from recognition.plates.detector import YoloPlateDetector
 from recognition.plates.manifest import load_manifest, split_of
-from recognition.plates.reader import EasyOcrReader
 
 
 def lane_pairs(items: list, seed: int) -> list[tuple[float, bool, str]]:  # type: ignore[type-arg]
@@ -49,10 +48,13 @@ def lane_pairs(items: list, seed: int) -> list[tuple[float, bool, str]]:  # type
         vehicle_gap_s=1.0,
         fusion_window_s=1.5,
     )
+    # The lane's own default detector and reader (paired detector, second reader), as
+    # `lanecap eval plates` runs them.
+    settings = Settings.model_validate({"data_dir": "var/calibrate-plates"})
     pipe = LanePipeline(
         lane,
-        detector=YoloPlateDetector(threads=2),
-        reader=EasyOcrReader(threads=1),
+        detector=components.plate_detector(settings),
+        reader=components.plate_reader(settings),
         faces=None,
         calibration=Calibration.identity(),
     )

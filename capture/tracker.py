@@ -89,7 +89,11 @@ class IouTracker(Generic[T]):
     track id, then detection order, so results are deterministic. Unmatched
     detections start new tracks (ids 1, 2, ...).
 
-    Tracks not updated for more than `max_gap` seconds are finished; finished
+    Tracks not updated for more than `max_gap` seconds are finished, except a track
+    seen in the newest frame the camera analysed: a node that falls behind and skips
+    frames for a while has no evidence that the object left, so such a track stays
+    live up to `max_hold` seconds and the next analysed frame can still continue it
+    (otherwise one vehicle splits into two crossings). Finished
     tracks with fewer than `min_hits` observations are discarded as noise and
     counted in `discarded`. A track longer than `max_observations` (an object that
     stays in view: a vehicle held at the booth, a sign the detector likes) is
@@ -106,6 +110,7 @@ class IouTracker(Generic[T]):
         max_centre_distance: float = 1.0,
         max_area_ratio: float = 4.0,
         max_observations: int = 300,
+        max_hold: float = 5.0,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], not {iou_threshold}")
@@ -113,11 +118,15 @@ class IouTracker(Generic[T]):
             raise ValueError(
                 "need max_gap >= 0, min_hits >= 1, max_centre_distance >= 0, max_area_ratio >= 1"
             )
+        if max_hold < max_gap:
+            raise ValueError(f"max_hold ({max_hold}) must be at least max_gap ({max_gap})")
         if max_observations < 4:
             raise ValueError(f"max_observations must be at least 4, not {max_observations}")
         self.max_observations = max_observations
         self.iou_threshold = iou_threshold
         self.max_gap = max_gap
+        self.max_hold = max_hold
+        self._last_frame: float | None = None  # the newest timestamp given to update
         self.min_hits = min_hits
         self.max_centre_distance = max_centre_distance
         self.max_area_ratio = max_area_ratio
@@ -137,7 +146,7 @@ class IouTracker(Generic[T]):
 
     def update(self, timestamp: float, detections: Sequence[tuple[BoxTuple, T]]) -> list[int]:
         """Add one frame's detections; returns the track id of each, in order."""
-        live = [t for t in self._tracks if timestamp - t.last_seen <= self.max_gap]
+        live = [t for t in self._tracks if self._live(t, timestamp)]
         assigned: dict[int, Track[T]] = {}
         used: set[int] = set()
 
@@ -185,13 +194,24 @@ class IouTracker(Generic[T]):
                 half = len(obs) // 2
                 obs[:] = obs[:1] + obs[1:half:2] + obs[half:]
             ids.append(target.id)
+        if self._last_frame is None or timestamp > self._last_frame:
+            self._last_frame = timestamp
         return ids
 
+    def _live(self, track: Track[T], now: float) -> bool:
+        """Seen within `max_gap` of `now`, or in the newest analysed frame (up to `max_hold`)."""
+        gap = now - track.last_seen
+        if gap <= self.max_gap:
+            return True
+        newest = self._last_frame is not None and self._last_frame <= track.last_seen
+        return newest and gap <= self.max_hold
+
     def pop_finished(self, now: float) -> list[Track[T]]:
-        """End and return the tracks last seen more than `max_gap` seconds before `now`."""
-        finished = [t for t in self._tracks if now - t.last_seen > self.max_gap]
+        """End and return the tracks last seen more than `max_gap` seconds before `now`
+        (`max_hold` for a track seen in the newest analysed frame)."""
+        finished = [t for t in self._tracks if not self._live(t, now)]
         if finished:
-            self._tracks = [t for t in self._tracks if now - t.last_seen <= self.max_gap]
+            self._tracks = [t for t in self._tracks if self._live(t, now)]
         return self._keep(finished)
 
     def flush(self) -> list[Track[T]]:

@@ -47,8 +47,16 @@ CASES = {
         [(0.0, [0.0]), (0.5, [25.0])],
         [[1], [2]],
     ),
-    "gap longer than max_gap starts a new track": (
-        [(0.0, [0.0]), (1.5, [0.0])],
+    "gap longer than max_gap, with frames analysed in it, starts a new track": (
+        [(0.0, [0.0]), (0.5, []), (1.5, [0.0])],
+        [[1], [], [2]],
+    ),
+    "frames skipped (none analysed) keep the track up to max_hold": (
+        [(0.0, [0.0]), (1.5, [0.0]), (6.0, [0.0])],
+        [[1], [1], [1]],
+    ),
+    "a skip longer than max_hold starts a new track": (
+        [(0.0, [0.0]), (5.5, [0.0])],
         [[1], [2]],
     ),
     "gap equal to max_gap still matches": (
@@ -91,6 +99,7 @@ def test_pop_finished_and_min_hits() -> None:
     for i in range(4):
         tracker.update(i * 0.1, [(_box(i), i)])
     tracker.update(0.1, [(_box(500), 99)])  # one-hit noise
+    tracker.update(0.4, [])  # a frame analysed without either
     assert tracker.pop_finished(0.5) == []  # long track seen at 0.3, not yet finished
     finished = tracker.pop_finished(0.9)
     assert [t.id for t in finished] == [1]
@@ -113,6 +122,7 @@ def test_flush_ends_everything() -> None:
 def test_finished_track_is_not_revived() -> None:
     tracker: IouTracker[None] = IouTracker(max_gap=0.2, min_hits=1)
     tracker.update(0.0, [(_box(0), None)])
+    tracker.update(0.1, [])
     assert [t.id for t in tracker.pop_finished(0.5)] == [1]
     assert tracker.update(0.6, [(_box(0), None)]) == [2]
 
@@ -136,3 +146,17 @@ def test_an_object_that_stays_in_view_keeps_bounded_memory() -> None:
     assert payloads[0] == 0 and payloads[-1] == 1999  # first and latest kept
     assert payloads[-20:] == list(range(1980, 2000))  # recent ones all kept
     assert payloads == sorted(payloads)
+
+
+def test_a_track_seen_in_the_newest_frame_is_not_finished_while_no_frame_is_analysed() -> None:
+    tracker: IouTracker[None] = IouTracker(max_gap=1.0, min_hits=1, max_hold=5.0)
+    tracker.update(0.0, [(_box(0), None)])
+    assert tracker.pop_finished(2.0) == []  # the node fell behind: no evidence it left
+    (ended,) = tracker.pop_finished(5.5)  # beyond max_hold
+    assert ended.id == 1
+    tracker.update(10.0, [(_box(0), None)])
+    tracker.update(10.5, [])  # an analysed frame without it
+    (ended,) = tracker.pop_finished(11.5)
+    assert ended.id == 2
+    with pytest.raises(ValueError, match="max_hold"):
+        IouTracker(max_gap=2.0, max_hold=1.0)

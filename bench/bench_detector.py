@@ -27,8 +27,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recognition.plates.detector import DEFAULT_CONF, FINDER_PATH, YoloPlateDetector
-from recognition.plates.ensemble import FRAMER_CONF, PairedPlateDetector
+from recognition.plates.detector import DEFAULT_CONF
+from recognition.plates.ensemble import paired_yolo
 from recognition.plates.evaluate import evaluate_plates
 from recognition.types import Box, Image, PlateDetection
 
@@ -110,12 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # every detector returns detections down to a low score so mAP50 is meaningful;
     # precision/recall are counted at each detector's own operating threshold
-    framer = YoloPlateDetector(a.model, threads=a.threads, conf=FRAMER_CONF)
-    finder = YoloPlateDetector(FINDER_PATH, threads=a.threads, conf=0.01)
+    paired = paired_yolo(threads=a.threads, conf=0.01, framer_path=a.model)
     detectors: dict[str, tuple[Any, float]] = {
-        "ours_paired": (PairedPlateDetector(framer, finder), DEFAULT_CONF),  # the lane's default
-        "ours_yolo11n": (framer, DEFAULT_CONF),
-        "ours_finder": (finder, DEFAULT_CONF),
+        "ours_paired": (paired, DEFAULT_CONF),  # the lane's default
+        "ours_yolo11n": (paired.framer, DEFAULT_CONF),
+        "ours_finder": (paired.finder, DEFAULT_CONF),
         "opencv_haar": (HaarPlateDetector(threads=a.threads), 0.0),
     }
     try:

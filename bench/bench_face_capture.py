@@ -107,8 +107,9 @@ def timing(frames: list[Image], enc: FaceRecognitionEncoder, threads: int) -> No
     import time
 
     sface = FaceRecognitionEncoder(detector="yunet", encoder="sface", threads=threads)
-    deferred = FaceRecognitionEncoder(detector="yunet", encoder=enc.encoder, threads=threads)
-    deferred.defer = True
+    deferred = FaceRecognitionEncoder(
+        detector="yunet", encoder=enc.encoder, threads=threads, defer=True
+    )
     lib = LibraryEncoder()
     paths: dict[str, Any] = {
         "yunet detect only": enc.detector.detect,

@@ -2,10 +2,11 @@
 
 Vehicles of the synthetic lane of `bench_lane_reading.py` (real held-out crops of
 `openalpr-us-crops` on drawn vehicles, 5 fps, blur, noise, JPEG) go through the shipped
-`LanePipeline` with the default detector and reader (`lanecap.components`); each crossing gives (raw vote confidence, exact). The plates are split in
-two by a hash of their file: isotonic calibration is fitted on one half and its expected
-calibration error measured on the other (and the other way round, reported), then the
-shipped table is fitted on all of them.
+`LanePipeline` with the lane's default detector and reader (`lanecap.components`); each
+crossing gives (raw vote confidence, exact). The plates are split in two by a hash of
+their file: isotonic calibration is fitted on one half and its expected calibration error
+measured on the other (and the other way round, reported), then the shipped table is
+fitted on all of them.
 
     python bench/calibrate_plate_confidence.py [--vehicles 160] [--out recognition/models/plate_confidence.json]
 """

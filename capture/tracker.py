@@ -209,9 +209,11 @@ class IouTracker(Generic[T]):
     def pop_finished(self, now: float) -> list[Track[T]]:
         """End and return the tracks last seen more than `max_gap` seconds before `now`
         (`max_hold` for a track seen in the newest analysed frame)."""
-        finished = [t for t in self._tracks if not self._live(t, now)]
-        if finished:
-            self._tracks = [t for t in self._tracks if self._live(t, now)]
+        live: list[Track[T]] = []
+        finished: list[Track[T]] = []
+        for t in self._tracks:
+            (live if self._live(t, now) else finished).append(t)
+        self._tracks = live
         return self._keep(finished)
 
     def flush(self) -> list[Track[T]]:

@@ -25,20 +25,14 @@ def plate_detector(settings: Settings) -> PlateDetector:
             "the YOLO plate detector is not available in this build",
             hint="set recognition.plate_detector = 'contour' or train one: `lanecap train detector`",
         )
-    from recognition.plates.detector import FINDER_PATH, YoloPlateDetector
+    from recognition.plates.detector import YoloPlateDetector
+    from recognition.plates.ensemble import paired_yolo
 
     try:
         conf = min(rec.plate_min_score, rec.plate_confirm_score)
-        framer = YoloPlateDetector(threads=rec.threads, conf=conf)
         if rec.plate_detector == "yolo":
-            return framer
-        from recognition.plates.ensemble import FRAMER_CONF, PairedPlateDetector
-
-        # The framer's boxes are only borrowed where the finder found a plate: it runs
-        # lower, so that a plate it scores under the floor still gets its framing.
-        framer.conf = min(conf, FRAMER_CONF)
-        finder = YoloPlateDetector(FINDER_PATH, threads=rec.threads, conf=conf)
-        return PairedPlateDetector(framer, finder)
+            return YoloPlateDetector(threads=rec.threads, conf=conf)
+        return paired_yolo(threads=rec.threads, conf=conf)
     except FileNotFoundError as err:
         raise PipelineError(
             f"plate model missing: {err}",

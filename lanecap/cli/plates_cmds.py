@@ -241,22 +241,22 @@ def eval_plates(
     Crop manifests (no boxes) fill the reading keys only.
     """
     from recognition.plates.detector import DEFAULT_CONF, DEFAULT_IMGSZ, YoloPlateDetector
+    from recognition.plates.ensemble import paired_yolo
     from recognition.plates.evaluate import evaluate_plates
 
-    detector: Any = YoloPlateDetector(
-        model, threads=threads, conf=MAP_FLOOR_CONF, imgsz=imgsz or DEFAULT_IMGSZ
-    )
-    if detector_kind == "paired":
-        from recognition.plates.detector import FINDER_PATH
-        from recognition.plates.ensemble import PairedPlateDetector
-
-        finder = YoloPlateDetector(
-            finder_model or FINDER_PATH,
+    size = imgsz or DEFAULT_IMGSZ
+    detector: Any = (
+        paired_yolo(
             threads=threads,
             conf=MAP_FLOOR_CONF,
-            imgsz=imgsz or DEFAULT_IMGSZ,
+            framer_path=model,
+            finder_path=finder_model,
+            imgsz=size,
+            how=pair,  # type: ignore[arg-type]
         )
-        detector = PairedPlateDetector(detector, finder, how=pair)  # type: ignore[arg-type]
+        if detector_kind == "paired"
+        else YoloPlateDetector(model, threads=threads, conf=MAP_FLOOR_CONF, imgsz=size)
+    )
     reader = None if no_read else _load_reader(threads, second_reader)
     operating = DEFAULT_CONF if conf is None else conf
     report = evaluate_plates(

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Literal, get_args
 
+from recognition.plates.detector import DEFAULT_IMGSZ, FINDER_PATH, YoloPlateDetector
 from recognition.types import Image, PlateDetection, PlateDetector
 
 FRAMER_CONF = 0.01
@@ -50,6 +52,24 @@ class PairedPlateDetector:
         if self.how == "union":
             return union(framed, found, iou=self.iou)
         return reframe(found, framed, iou=self.iou)
+
+
+def paired_yolo(
+    *,
+    threads: int,
+    conf: float,
+    framer_path: Path | None = None,
+    finder_path: Path | None = None,
+    imgsz: int = DEFAULT_IMGSZ,
+    how: How = "finder",
+) -> PairedPlateDetector:
+    """The shipped pair (or other ONNX files): the finder down to `conf`, the framer down
+    to FRAMER_CONF (or `conf` if lower)."""
+    framer = YoloPlateDetector(
+        framer_path, threads=threads, conf=min(conf, FRAMER_CONF), imgsz=imgsz
+    )
+    finder = YoloPlateDetector(finder_path or FINDER_PATH, threads=threads, conf=conf, imgsz=imgsz)
+    return PairedPlateDetector(framer, finder, how=how)
 
 
 def _best_overlap(det: PlateDetection, others: Sequence[PlateDetection], iou: float) -> int | None:

@@ -117,7 +117,10 @@ def train_reader(
             shutil.copy2(
                 result.last_dir / f"{NETWORK_NAME}{ext}", MODELS_DIR / f"{NETWORK_NAME}{ext}"
             )
-        click.echo(f"installed into {MODELS_DIR}")
+        from recognition.ocr.onnx_export import export
+
+        onnx = export()  # the lane reads with ONNX Runtime (see recognition/ocr/onnx_export.py)
+        click.echo(f"installed into {MODELS_DIR} (and {onnx.name})")
 
 
 @click.command("reader")

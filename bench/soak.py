@@ -96,6 +96,9 @@ class Recorder:
     frame_age_s: list[float] = field(default_factory=list)  # frame timestamp -> analysed
     store_s: list[float] = field(default_factory=list)  # node.store() call
     produced: dict[uuid.UUID, tuple[int, str, str | None, float]] = field(default_factory=dict)
+    spans: dict[uuid.UUID, tuple[float, float, int]] = field(
+        default_factory=dict
+    )  # start, end, frames
     store_errors: list[str] = field(default_factory=list)
     round: int = 0
 
@@ -261,6 +264,7 @@ def soak(
             text = c.plate.text if c.plate is not None else None
             with rec.lock:
                 rec.produced[c.id] = (rec.round, c.lane_id, text, c.ended_at)
+            rec.spans[c.id] = (c.started_at, c.ended_at, c.n_frames)
             t0 = time.perf_counter()
             try:
                 ok = node.store(c)
@@ -338,6 +342,7 @@ def soak(
         max(0, texts.count(p) - 1) for texts in per_round.values() for p in set(texts) if p
     )
     unread = sum(texts.count(None) for texts in per_round.values())
+    split = _splits(rec)
     expected = rec.round * lanes * len(vehicles)
     missed = sum(len(plates - set(per_round.get((rnd, cfg.id), []))) for rnd in range(1, rec.round + 1) for cfg in configs)  # fmt: skip
     # Last frame -> stored: the row's commit time (a spooled crossing's when it was replayed).
@@ -381,6 +386,7 @@ def soak(
             "store_errors": len(rec.store_errors),
             "store_error_samples": rec.store_errors[:5],
             "outages_seen": outages,
+            "duplicate_samples": split[:20],
         },
         "faults": [asdict(f) for f in injector.faults],
         "rss_mb": {
@@ -398,6 +404,33 @@ def soak(
             "crossing_last_frame_to_stored": percentiles(to_stored),
         },
     }
+
+
+def _splits(rec: Recorder) -> list[dict[str, Any]]:
+    """Each duplicated vehicle's crossings, in time order: when, how many frames, the gap."""
+    groups: dict[tuple[int, str, str], list[uuid.UUID]] = {}
+    for cid, (rnd, lane_id, text, _) in rec.produced.items():
+        if text:
+            groups.setdefault((rnd, lane_id, text), []).append(cid)
+    out = []
+    for (rnd, lane_id, text), ids in sorted(groups.items()):
+        if len(ids) < 2:
+            continue
+        spans = sorted(rec.spans[i] for i in ids)
+        out.append(
+            {
+                "round": rnd,
+                "lane": lane_id,
+                "plate": text,
+                "crossings": [
+                    {"s": round(e - s, 2), "frames": n, "gap_before_s": round(s - prev, 2)}
+                    for (s, e, n), prev in zip(
+                        spans, [spans[0][0]] + [sp[1] for sp in spans[:-1]], strict=True
+                    )
+                ],
+            }
+        )
+    return out
 
 
 def _node(

@@ -77,11 +77,34 @@ def _centre_distance(a: BoxTuple, b: BoxTuple) -> float:
     return math.hypot(dx, dy) / size if size > 0 else math.inf
 
 
+MAX_EXTRAPOLATION = 4.0
+"""A track's box is predicted at most this many of its last steps ahead."""
+
+
+def _references(track: Track[T], now: float) -> tuple[BoxTuple, ...]:
+    """Where to look for a track's object at `now`: its last box and, once it has moved,
+    that box carried on at its last velocity (an approaching plate moves and grows, and
+    a node that skipped frames sees it far from where it was)."""
+    obs = track.observations
+    if len(obs) < 2:
+        return (track.last_box,)
+    (t0, a, _), (t1, b, _) = obs[-2], obs[-1]
+    if t1 <= t0 or now <= t1:
+        return (b,)
+    k = min((now - t1) / (t1 - t0), MAX_EXTRAPOLATION)
+    x1, y1, x2, y2 = (q + (q - p) * k for p, q in zip(a, b, strict=True))
+    if x2 <= x1 or y2 <= y1:
+        return (b,)
+    return (b, (x1, y1, x2, y2))
+
+
 class IouTracker(Generic[T]):
     """Greedy IoU tracker for the detections of one camera.
 
     Each `update` matches detections to live tracks (last seen at most
-    `max_gap` seconds before): pairs with IoU >= `iou_threshold` are taken
+    `max_gap` seconds before), comparing each with the track's last box and with that
+    box carried on at the track's last velocity (at most MAX_EXTRAPOLATION steps),
+    whichever is closer: pairs with IoU >= `iou_threshold` are taken
     highest IoU first; detections and tracks left over are then paired by
     centre distance (relative to the larger box side) <= `max_centre_distance`
     when their areas differ by at most `max_area_ratio`, closest first, which
@@ -149,11 +172,12 @@ class IouTracker(Generic[T]):
         live = [t for t in self._tracks if self._live(t, timestamp)]
         assigned: dict[int, Track[T]] = {}
         used: set[int] = set()
+        refs = {t.id: _references(t, timestamp) for t in live}
 
         pairs: list[tuple[float, int, int]] = []
         for track in live:
             for di, (box, _) in enumerate(detections):
-                overlap = iou(track.last_box, box)
+                overlap = max(iou(ref, box) for ref in refs[track.id])
                 if overlap >= self.iou_threshold:
                     pairs.append((-overlap, track.id, di))
         by_id = {t.id: t for t in live}
@@ -168,9 +192,10 @@ class IouTracker(Generic[T]):
                 if track.id in used:
                     continue
                 for di, (box, _) in enumerate(detections):
-                    if di in assigned or not self._similar_size(track.last_box, box):
+                    near = [r for r in refs[track.id] if self._similar_size(r, box)]
+                    if di in assigned or not near:
                         continue
-                    distance = _centre_distance(track.last_box, box)
+                    distance = min(_centre_distance(r, box) for r in near)
                     if distance <= self.max_centre_distance:
                         pairs.append((distance, track.id, di))
             for _, track_id, di in sorted(pairs):

@@ -47,6 +47,14 @@ CASES = {
         [(0.0, [0.0]), (0.5, [25.0])],
         [[1], [2]],
     ),
+    "after skipped frames a moving object is found where its velocity carries it": (
+        [(0.0, [0.0]), (0.1, [6.0]), (0.5, [30.0])],  # 2.4 boxes from its last box
+        [[1], [1], [1]],
+    ),
+    "velocity does not pull in an object that went the other way": (
+        [(0.0, [0.0]), (0.1, [6.0]), (0.5, [-18.0])],
+        [[1], [1], [2]],
+    ),
     "gap longer than max_gap, with frames analysed in it, starts a new track": (
         [(0.0, [0.0]), (0.5, []), (1.5, [0.0])],
         [[1], [], [2]],
@@ -79,6 +87,16 @@ def test_track_ids(frames: list[tuple[float, list[float]]], expected: list[list[
     tracker: IouTracker[str] = IouTracker(iou_threshold=0.3, max_gap=1.0, min_hits=1)
     got = [tracker.update(t, [(_box(x), f"{t}:{x}") for x in xs]) for t, xs in frames]
     assert got == expected
+
+
+def test_an_approaching_plate_that_grows_stays_one_track_across_a_skip() -> None:
+    # A plate nearing the camera: it moves down and grows 1.5x a step; the node then skips
+    # two frames. From its last box the next one is 5x the area and 1.6 sizes away.
+    tracker: IouTracker[None] = IouTracker(min_hits=1)
+    boxes = [(100.0, 100.0, 120.0, 106.0), (100.0, 112.0, 130.0, 121.0)]
+    assert [tracker.update(0.2 * i, [(b, None)]) for i, b in enumerate(boxes)] == [[1], [1]]
+    far = (100.0, 150.0, 168.0, 170.0)
+    assert tracker.update(0.8, [(far, None)]) == [1]
 
 
 def test_size_guard_blocks_centre_fallback() -> None:

@@ -1,7 +1,9 @@
-"""Monthly partitions of the crossing tables (migration 012): made ahead, dropped when expired.
+"""Monthly partitions of the crossing tables (migrations 012, 013): made ahead, dropped when
+expired.
 
-crossings is range-partitioned by month on started_at; plate_reads, faces, objects and
-crossing_keys on crossing_at (their crossing's started_at), so a crossing and all its parts
+crossings is range-partitioned by month on started_at; plate_reads, faces, objects,
+crossing_keys (written with the crossing) and matches, plate_reviews, plate_prefixes (written
+after it) on crossing_at (their crossing's started_at), so a crossing and all its parts
 share one month. Partitions are <table>_pYYYYMM (UTC months) beside <table>_default, which
 takes rows of a month without a partition (late writes to a dropped month, crossings kept
 through a drop, clocks far ahead).
@@ -30,7 +32,16 @@ from psycopg_pool import ConnectionPool
 log = logging.getLogger(__name__)
 
 MONTHS_AHEAD = 3
-PARTITIONED = ("crossings", "plate_reads", "faces", "objects", "crossing_keys")
+PARTITIONED = (
+    "crossings",
+    "plate_reads",
+    "faces",
+    "objects",
+    "crossing_keys",
+    "matches",
+    "plate_reviews",
+    "plate_prefixes",
+)
 
 
 @dataclass(frozen=True)

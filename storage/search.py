@@ -273,9 +273,10 @@ def index_prefixes(
     """Store a sealed crossing's keyed prefixes (idempotent; a correction replaces them)."""
     with pool.connection() as conn:
         conn.execute(
-            "INSERT INTO plate_prefixes (crossing_id, prefixes) VALUES (%s, %s)"
-            " ON CONFLICT (crossing_id) DO UPDATE SET prefixes = EXCLUDED.prefixes",
-            (crossing_id, prefixes.prefixes(text)),
+            "INSERT INTO plate_prefixes (crossing_id, crossing_at, prefixes) VALUES"
+            " (%(id)s, (SELECT c.started_at FROM crossings c WHERE c.id = %(id)s), %(p)s)"
+            " ON CONFLICT (crossing_id, crossing_at) DO UPDATE SET prefixes = EXCLUDED.prefixes",
+            {"id": crossing_id, "p": prefixes.prefixes(text)},
         )
 
 
@@ -496,9 +497,11 @@ def add_review(
     """Record a confirmation or correction in the caller's transaction; a correction becomes the
     crossing's searchable plate (text or blind index) and adds the flag `corrected`."""
     row = conn.execute(
-        "INSERT INTO plate_reviews (crossing_id, action, plate_text, sealed, plate_index, actor,"
-        " reason) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (crossing_id, action, plate_text, sealed, plate_index, actor, reason),
+        "INSERT INTO plate_reviews (crossing_id, crossing_at, action, plate_text, sealed,"
+        " plate_index, actor, reason) VALUES"
+        " (%s, (SELECT c.started_at FROM crossings c WHERE c.id = %s), %s, %s, %s, %s, %s, %s)"
+        " RETURNING id",
+        (crossing_id, crossing_id, action, plate_text, sealed, plate_index, actor, reason),
     ).fetchone()
     assert row is not None
     flag = "confirmed" if action == "confirm" else "corrected"

@@ -360,9 +360,13 @@ def finish_matching(pool: ConnectionPool, crossing_id: uuid.UUID, rows: Sequence
     with pool.connection() as conn, conn.transaction():
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO matches (crossing_id, watch_id, kind, decision, detail, score)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                [(crossing_id, r.watch_id, r.kind, r.decision, r.detail, r.score) for r in rows],
+                "INSERT INTO matches (crossing_id, crossing_at, watch_id, kind, decision, detail,"
+                " score) VALUES (%s, (SELECT c.started_at FROM crossings c WHERE c.id = %s),"
+                " %s, %s, %s, %s, %s)",
+                [
+                    (crossing_id, crossing_id, r.watch_id, r.kind, r.decision, r.detail, r.score)
+                    for r in rows
+                ],
             )
         alert = any(r.decision == "match" for r in rows)
         conn.execute(

@@ -66,7 +66,8 @@ def test_retention_purges_consistently_and_keeps_what_it_must(secure_env: Secure
     env.ingest()
     with env.archive.pool.connection() as conn:
         conn.execute(
-            "INSERT INTO matches (crossing_id, kind, decision) VALUES (%s, 'plate', 'match')",
+            "INSERT INTO matches (crossing_id, crossing_at, kind, decision)"
+            " SELECT id, started_at, 'plate', 'match' FROM crossings WHERE id = %s",
             (hit.id,),
         )
     objs = env.archive.objects

@@ -29,6 +29,7 @@ from storage.roles import provision_lane_login
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 POLICY = RetentionPolicy(plate_reads_days=30, face_crops_days=10, alerts_days=365, audit_days=365)
 CHILDREN = ("plate_reads", "faces", "objects", "crossing_keys")
+LATER = ("matches", "plate_reviews", "plate_prefixes")
 
 
 @dataclass
@@ -124,7 +125,7 @@ def _record(lane: str, started_at: datetime, *, alert: bool = False) -> repo.Cro
 
 def _counts(conn: psycopg.Connection[tuple[object, ...]], cid: uuid.UUID) -> dict[str, int]:
     out = {}
-    for table in ("crossings", *CHILDREN, "matches", "plate_prefixes"):
+    for table in ("crossings", *CHILDREN, *LATER):
         col = "id" if table == "crossings" else "crossing_id"
         q = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
             sql.Identifier(table), sql.Identifier(col)
@@ -156,7 +157,9 @@ def test_a_fresh_database_has_month_partitions_ahead_with_their_indexes(db: Db) 
     assert partitions.ensure_partitions(db.pool) == 0
     # a month further ahead is made on demand, for every table
     far = datetime.now(UTC) + timedelta(days=31 * 6)
-    assert partitions.ensure_partitions(db.pool, now=far, months_ahead=0) == 5
+    assert partitions.ensure_partitions(db.pool, now=far, months_ahead=0) == len(
+        partitions.PARTITIONED
+    )
 
 
 def test_a_crossing_id_is_stored_once_whatever_its_time(db: Db) -> None:
@@ -175,6 +178,7 @@ def test_a_crossing_id_is_stored_once_whatever_its_time(db: Db) -> None:
             "objects": 2,
             "crossing_keys": 2,
             "matches": 0,
+            "plate_reviews": 0,
             "plate_prefixes": 0,
         }
         # every part sits in its crossing's month
@@ -193,8 +197,16 @@ def test_foreign_key_behaviour_is_kept_by_triggers(db: Db) -> None:
     with db.pool.connection() as conn:
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute(
-                "INSERT INTO matches (crossing_id, kind, decision) VALUES (%s, 'plate', 'match')",
+                "INSERT INTO matches (crossing_id, crossing_at, kind, decision)"
+                " VALUES (%s, now(), 'plate', 'match')",
                 (uuid.uuid4(),),
+            )
+        conn.rollback()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):  # a later row: month checked
+            conn.execute(
+                "INSERT INTO plate_prefixes (crossing_id, crossing_at, prefixes)"
+                " VALUES (%s, %s, '{1}')",
+                (rec.id, rec.started_at - timedelta(days=40)),
             )
         conn.rollback()
         with pytest.raises(psycopg.errors.ForeignKeyViolation):  # right id, wrong month
@@ -205,11 +217,14 @@ def test_foreign_key_behaviour_is_kept_by_triggers(db: Db) -> None:
             )
         conn.rollback()
         conn.execute(
-            "INSERT INTO matches (crossing_id, kind, decision) VALUES (%s, 'plate', 'no_match')",
-            (rec.id,),
+            "INSERT INTO matches (crossing_id, crossing_at, kind, decision)"
+            " VALUES (%s, %s, 'plate', 'no_match')",
+            (rec.id, rec.started_at),
         )
         conn.execute(
-            "INSERT INTO plate_prefixes (crossing_id, prefixes) VALUES (%s, '{1,2}')", (rec.id,)
+            "INSERT INTO plate_prefixes (crossing_id, crossing_at, prefixes)"
+            " VALUES (%s, %s, '{1,2}')",
+            (rec.id, rec.started_at),
         )
         conn.commit()
         conn.execute("DELETE FROM crossings WHERE id = %s", (rec.id,))  # ON DELETE CASCADE
@@ -231,12 +246,14 @@ def test_retention_drops_expired_months_and_keeps_held_crossings_and_hits(db: Db
     with db.pool.connection() as conn:
         for rec in every:
             conn.execute(
-                "INSERT INTO plate_prefixes (crossing_id, prefixes) VALUES (%s, '{7}')", (rec.id,)
+                "INSERT INTO plate_prefixes (crossing_id, crossing_at, prefixes)"
+                " VALUES (%s, %s, '{7}')",
+                (rec.id, rec.started_at),
             )
         conn.execute(
-            "INSERT INTO matches (crossing_id, kind, decision) VALUES (%s, 'plate', 'match'),"
-            " (%s, 'plate', 'no_match')",
-            (matched.id, old.id),
+            "INSERT INTO matches (crossing_id, crossing_at, kind, decision)"
+            " VALUES (%s, %s, 'plate', 'match'), (%s, %s, 'plate', 'no_match')",
+            (matched.id, matched.started_at, old.id, old.started_at),
         )
     holds.place_hold(
         db.pool,
@@ -283,6 +300,11 @@ def test_retention_drops_expired_months_and_keeps_held_crossings_and_hits(db: Db
         assert kids == [("faces_default",)]
         assert conn.execute("SELECT to_regclass('crossings_p202609')").fetchone() == (None,)
         assert conn.execute("SELECT to_regclass('crossing_keys_p202609')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('matches_p202609')").fetchone() == (None,)
+        kept_match = conn.execute(
+            "SELECT tableoid::regclass::text FROM matches WHERE crossing_id = %s", (matched.id,)
+        ).fetchall()
+        assert kept_match == [("matches_default",)]  # moved with its kept crossing
         assert conn.execute("SELECT to_regclass('crossings_p202611')").fetchone() != (None,)
     # The hold still protects the kept row, in the default partition too.
     with psycopg.connect(db.admin_url) as conn, pytest.raises(psycopg.errors.RestrictViolation):
@@ -484,20 +506,29 @@ def test_a_populated_database_migrates_with_every_row_and_the_fresh_schema(
         before = {t: _rows(conn, t) for t in _TABLES}
         span = conn.execute("SELECT min(started_at), max(started_at) FROM crossings").fetchone()
     assert before["crossings"] and before["legal_holds"] and before["plate_reviews"]
-    assert migrate(old_url) == ["012_partitions.sql"]
+    assert migrate(old_url) == ["012_partitions.sql", "013_partition_later_rows.sql"]
     migrate(fresh_url)
     with psycopg.connect(old_url) as conn:
         after = {t: _rows(conn, t) for t in _TABLES}
         misplaced = conn.execute(
-            "SELECT count(*) FROM plate_reads r JOIN crossings c ON c.id = r.crossing_id"
-            " WHERE r.crossing_at <> c.started_at"
+            "SELECT (SELECT count(*) FROM plate_reads r JOIN crossings c ON c.id = r.crossing_id"
+            "        WHERE r.crossing_at <> c.started_at)"
+            " + (SELECT count(*) FROM matches m JOIN crossings c ON c.id = m.crossing_id"
+            "    WHERE m.crossing_at <> c.started_at)"
+            " + (SELECT count(*) FROM plate_prefixes g JOIN crossings c ON c.id = g.crossing_id"
+            "    WHERE g.crossing_at <> c.started_at)"
         ).fetchone()
         in_default = conn.execute("SELECT count(*) FROM crossings_default").fetchone()
         months = partitions.month_partitions(conn)
         next_ids = conn.execute(
             "SELECT nextval('plate_reads_id_seq') > (SELECT max(id) FROM plate_reads)"
+            " AND nextval('matches_id_seq') > (SELECT max(id) FROM matches)"
         ).fetchone()
+        month_tables = {p.table for p in months} | {
+            t for t in partitions.PARTITIONED if partitions.month_partitions(conn, table=t)
+        }
     assert after == before  # every row, every value
     assert misplaced == (0,) and in_default == (0,) and next_ids == (True,)
+    assert month_tables == set(partitions.PARTITIONED)
     assert span is not None and months[0].lower == partitions.month_start(span[0])
     assert _schema(old_url) == _schema(fresh_url)

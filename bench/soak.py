@@ -101,6 +101,7 @@ class Recorder:
     )  # start, end, frames
     store_errors: list[str] = field(default_factory=list)
     round: int = 0
+    round_starts: list[float] = field(default_factory=list)
 
 
 class TimedPipeline(LanePipeline):
@@ -290,6 +291,7 @@ def soak(
         try:
             while time.time() < end:
                 rec.round += 1
+                rec.round_starts.append(time.time())
                 r = run_load(
                     clip=clip, lanes=lanes, fps=fps, make_pipeline=make, store=store,
                     vehicle_gap_s=gap_s,
@@ -344,7 +346,16 @@ def soak(
     unread = sum(texts.count(None) for texts in per_round.values())
     split = _splits(rec)
     expected = rec.round * lanes * len(vehicles)
-    missed = sum(len(plates - set(per_round.get((rnd, cfg.id), []))) for rnd in range(1, rec.round + 1) for cfg in configs)  # fmt: skip
+    gaps = {
+        (rnd, cfg.id): sorted(plates - set(per_round.get((rnd, cfg.id), [])))
+        for rnd in range(1, rec.round + 1)
+        for cfg in configs
+    }
+    missed = sum(len(g) for g in gaps.values())
+    missed_rounds: dict[int, int] = {}
+    for (rnd, _), g in gaps.items():
+        if g:
+            missed_rounds[rnd] = missed_rounds.get(rnd, 0) + len(g)
     # Last frame -> stored: the row's commit time (a spooled crossing's when it was replayed).
     to_stored = [
         created[cid] - ended_at
@@ -387,6 +398,9 @@ def soak(
             "store_error_samples": rec.store_errors[:5],
             "outages_seen": outages,
             "duplicate_samples": split[:20],
+            # round -> vehicles missed in it, and when each round started (to set beside faults)
+            "missed_by_round": missed_rounds,
+            "round_started_s": [round(t - start, 1) for t in rec.round_starts],
         },
         "faults": [asdict(f) for f in injector.faults],
         "rss_mb": {
@@ -446,6 +460,7 @@ def _node(
         spool=Spool(data_dir / "spool" / lane.id, max_bytes=settings.spool_max_mb * 2**20),
         connect=connect,
         retry_s=1.0,
+        background=True,  # as `lanecap run` forwards
     )
 
 

@@ -14,9 +14,10 @@ import base64
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,12 @@ def encode(sealed: SealedCrossing) -> bytes:
                     "seen_at": f.seen_at.isoformat(),
                     "box": list(f.box),
                     "quality": f.quality,
-                    "embedding": _b(np.asarray(f.embedding, dtype="<f4").tobytes()),
+                    # None from a lane node (the officer service protects it at ingest)
+                    "embedding": None
+                    if f.embedding is None
+                    else _b(np.asarray(f.embedding, dtype="<f4").tobytes()),
+                    "seat": f.seat,
+                    "passenger_no": f.passenger_no,
                 }
                 for f in r.faces
             ],
@@ -134,7 +140,11 @@ def decode(data: bytes) -> SealedCrossing:
                 seen_at=datetime.fromisoformat(f["seen_at"]),
                 box=tuple(f["box"]),
                 quality=f["quality"],
-                embedding=np.frombuffer(_unb(f["embedding"]) or b"", dtype="<f4").copy(),
+                embedding=None
+                if f["embedding"] is None
+                else np.frombuffer(_unb(f["embedding"]) or b"", dtype="<f4").copy(),
+                seat=f.get("seat", "driver"),
+                passenger_no=f.get("passenger_no"),
             )
             for f in r["faces"]
         ),
@@ -158,6 +168,8 @@ class Spool:
     max_bytes: int = 2 * 2**30
     warn_ratio: float = 0.8
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for tmp in self.directory.glob("*.tmp"):
@@ -167,13 +179,23 @@ class Spool:
         return sorted(self.directory.glob("*" + SUFFIX))
 
     def used_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.files())
+        total = 0
+        for p in self.files():
+            try:
+                total += p.stat().st_size
+            except FileNotFoundError:  # drained meanwhile by a forwarder thread
+                continue
+        return total
 
     def __len__(self) -> int:
         return len(self.files())
 
     def put(self, sealed: SealedCrossing) -> Path:
         data = encode(sealed)
+        with self._lock:  # one writer at a time picks the next sequence number
+            return self._write(sealed, data)
+
+    def _write(self, sealed: SealedCrossing, data: bytes) -> Path:
         used = self.used_bytes()
         if used + len(data) > self.max_bytes:
             raise SpoolFull(self.directory, used, self.max_bytes)
@@ -183,7 +205,8 @@ class Spool:
                 self.directory,
                 100 * (used + len(data)) / self.max_bytes,
             )
-        seq = int(self.files()[-1].name.split("-", 1)[0]) + 1 if self.files() else 1
+        files = self.files()
+        seq = int(files[-1].name.split("-", 1)[0]) + 1 if files else 1
         final = self.directory / f"{seq:012d}-{sealed.record.id}{SUFFIX}"
         tmp = final.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -199,6 +222,19 @@ class Spool:
         finally:
             os.close(dfd)
         return final
+
+    def quarantine_first(self, reason: str) -> Path | None:
+        """Move the oldest file to `rejected/` (with a `.why` beside it) so the rest can go on:
+        a file storage refuses for what it holds, not for an outage. Nothing is deleted."""
+        files = self.files()
+        if not files:
+            return None
+        bad = self.directory / "rejected"
+        bad.mkdir(exist_ok=True, mode=0o700)
+        dest = bad / files[0].name
+        os.replace(files[0], dest)
+        dest.with_suffix(".why").write_text(reason + "\n", encoding="utf-8")
+        return dest
 
     def drain(self, commit: Callable[[SealedCrossing], bool]) -> int:
         """Commit spooled crossings in order; stops at the first failure (raised). Returns how many."""

@@ -73,6 +73,7 @@ class NodeRun:
     replayed: int
     outages: int
     left_in_spool: int
+    rejected: int = 0
 
 
 def _run(
@@ -105,6 +106,7 @@ def _run(
             ),
             connect=connect,
             metrics=metrics,
+            background=True,  # the cameras never wait on storage
         )
         try:
             node.drain()  # what an earlier run left behind
@@ -155,7 +157,7 @@ def _run(
             left = node.finish(timeout_s=drain_timeout)
         finally:
             node.close()
-    return NodeRun(stats, node.spooled, node.replayed, node.outages, left)
+    return NodeRun(stats, node.spooled, node.replayed, node.outages, left, node.rejected)
 
 
 def _report(run: NodeRun) -> None:
@@ -164,10 +166,16 @@ def _report(run: NodeRun) -> None:
         f"frames analysed: {stats.frames}; crossings: {stats.crossings} "
         f"({stats.stored} stored, {stats.replays} already stored)"
     )
-    if run.spooled or run.replayed or run.left_in_spool:
+    if run.outages or run.spooled or run.left_in_spool:
         click.echo(
-            f"storage outages: {run.outages}; spooled: {run.spooled}; replayed: {run.replayed}; "
-            f"still in spool: {run.left_in_spool}"
+            f"storage outages: {run.outages}; spooled while down or behind: {run.spooled}; "
+            f"forwarded: {run.replayed}; still in spool: {run.left_in_spool}"
+        )
+    if run.rejected:
+        click.echo(
+            f"error: {run.rejected} spooled crossing(s) refused by storage, kept in "
+            "spool/<lane>/rejected/ with the reason beside each: report them to the agency",
+            err=True,
         )
     for h in stats.health:
         err = f"; last error: {h.last_error}" if h.last_error else ""

@@ -124,6 +124,88 @@ def test_storage_outage_mid_run_loses_nothing(
             check.close()
 
 
+def test_a_frozen_store_never_stalls_a_background_node(
+    own_settings: Settings, tmp_path: Path
+) -> None:
+    # S3 stopped with SIGSTOP: connections hang instead of failing. A lane node forwarding in
+    # the background keeps accepting crossings at disk speed and forwards them all afterwards.
+    with storage_endpoints(own_settings, keep_running=True) as ep:
+        keys = lane_keys(own_settings, embedded=True)
+
+        def connect() -> Archive:
+            a = Archive(own_settings, ep, keys=keys)
+            a.register_lane(LANE)
+            return a
+
+        node = StoreAndForward(
+            sealer=CrossingSealer(keys, bucket_prefix="faults"),
+            spool=Spool(tmp_path / "spool"),
+            connect=connect,
+            retry_s=0.1,
+            background=True,
+        )
+        produced = [_crossing(400 + i) for i in range(8)]
+        assert node.store(produced[0]) is True
+        group = int((own_settings.data_dir.resolve() / "seaweedfs.pid").read_text().strip())
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            time.sleep(0.3)  # the forwarder is now stuck in a commit
+            took = []
+            for c in produced[1:6]:
+                t0 = time.monotonic()
+                assert node.store(c) is True
+                took.append(time.monotonic() - t0)
+            assert max(took) < 1.0, took  # sealed and spooled, not waiting on S3
+            assert len(node.spool) >= 4
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        for c in produced[6:]:
+            node.store(c)
+        assert node.finish(timeout_s=60) == 0
+        node.close()
+        check = Archive(own_settings, ep, keys=keys)
+        try:
+            assert _count(check, [c.id for c in produced]) == (8, 8)
+        finally:
+            check.close()
+    assert node.replayed == 8 and node.spooled >= 5
+
+
+def test_a_spooled_file_storage_refuses_is_set_aside_and_the_rest_goes_on(
+    own_settings: Settings, tmp_path: Path
+) -> None:
+    with storage_endpoints(own_settings, keep_running=True) as ep:
+        keys = lane_keys(own_settings, embedded=True)
+        spool = Spool(tmp_path / "spool")
+        (spool.directory / f"{1:012d}-{uuid.uuid4()}.lcs").write_bytes(b'{"v": 1, "record"')
+
+        def connect() -> Archive:
+            a = Archive(own_settings, ep, keys=keys)
+            a.register_lane(LANE)
+            return a
+
+        node = StoreAndForward(
+            sealer=CrossingSealer(keys, bucket_prefix="faults"),
+            spool=spool,
+            connect=connect,
+            retry_s=0.1,
+            background=True,
+        )
+        good = [_crossing(500 + i) for i in range(3)]
+        for c in good:
+            node.store(c)
+        assert node.finish(timeout_s=30) == 0
+        node.close()
+        check = Archive(own_settings, ep, keys=keys)
+        try:
+            assert _count(check, [c.id for c in good]) == (3, 3)
+        finally:
+            check.close()
+    assert node.rejected == 1
+    kept = list((spool.directory / "rejected").glob("*.lcs"))
+    assert len(kept) == 1 and "JSONDecodeError" in kept[0].with_suffix(".why").read_text()
+
+
 def test_full_spool_refuses_with_a_clear_message(tmp_path: Path, own_settings: Settings) -> None:
     keys = lane_keys(own_settings, embedded=True)
     spool = Spool(tmp_path / "small", max_bytes=20_000)

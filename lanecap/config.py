@@ -78,6 +78,17 @@ class LaneConfig(_Model):
         le=60,
         description="Seconds within which cameras' sightings are one vehicle.",
     )
+    repeat_window_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description=(
+            "A crossing whose plate reads the same as this lane's previous crossing and that"
+            " starts within this many seconds of its end is the same vehicle seen again (a"
+            " track lost and found at the edge of the view, a node behind its frames): it is"
+            " not stored a second time, and is counted. 0 turns this off."
+        ),
+    )
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> LaneConfig:

@@ -165,6 +165,8 @@ class LanePipeline:
         self.confirm_floor = min(confirm_floor, min_score)
         self._rejected = {c.id: RejectedBoxes() for c in lane.cameras}
         self._clock: dict[str, float] = {}  # newest analysed frame's time, per camera
+        self._last_plate: Tail | None = None  # where the previous crossing's plate was last seen
+        self.repeats_dropped = 0
         self.keep_passengers = keep_passengers
         self.settle_reads = settle_reads
         self.detector = detector
@@ -351,7 +353,7 @@ class LanePipeline:
         ]
         lane_now = min((self._camera_time(c, now) for c in self.cameras), default=now)
         ready = self._grouper.pop_ready(lane_now, complete_with=self.cameras.keys(), busy=busy)
-        return [self._crossing(g) for g in ready]
+        return self._new([self._crossing(g) for g in ready])
 
     def finish(self) -> list[Crossing]:
         for cam_id, tracker in self._vehicle_trackers.items():
@@ -360,7 +362,24 @@ class LanePipeline:
         for cam_id, tracker in self._trackers.items():
             for track in tracker.flush():
                 self._grouper.add(cam_id, self.cameras[cam_id].role, track)
-        return [self._crossing(g) for g in self._grouper.flush()]
+        return self._new([self._crossing(g) for g in self._grouper.flush()])
+
+    def _new(self, found: list[Crossing]) -> list[Crossing]:
+        """Drop a crossing that is the lane's previous vehicle seen again: the same plate
+        within `repeat_window_s`, first seen where (and about as large as) that vehicle was
+        last seen. A next vehicle read alike enters the view elsewhere, smaller: it is kept."""
+        out = []
+        for c in sorted(found, key=lambda c: c.started_at):
+            last = self._last_plate
+            if last is not None and _continues(last, c, self.lane.repeat_window_s):
+                self.repeats_dropped += 1
+                log.info("lane %s: a plate seen again %.1f s after its crossing: same vehicle",
+                         self.lane.id, c.started_at - last.ended_at)  # fmt: skip
+                self._last_plate = _tail(c) or last
+                continue
+            self._last_plate = _tail(c) or last
+            out.append(c)
+        return out
 
     def _crossing(self, group: VehicleGroup[Sighting]) -> Crossing:
         plates: list[PlateSighting] = []
@@ -444,3 +463,36 @@ class LanePipeline:
             if self.cameras[cam_id].role in roles
             for track in tracker.active
         ]
+
+
+@dataclass(frozen=True)
+class Tail:
+    """A crossing's plate text and its last sighting: when it ended, where, on which camera."""
+
+    text: str
+    ended_at: float
+    camera_id: str
+    box: Box
+
+
+def _tail(c: Crossing) -> Tail | None:
+    if c.plate is None or not c.plate.text or not c.plates:
+        return None
+    s = max(c.plates, key=lambda p: p.timestamp)
+    return Tail(c.plate.text, c.ended_at, s.camera_id, s.detection.box)
+
+
+def _continues(last: Tail, c: Crossing, window: float) -> bool:
+    """Whether crossing c repeats `last`'s plate within `window` s, starting where it ended."""
+    if c.plate is None or c.plate.text != last.text or c.started_at - last.ended_at > window:
+        return False
+    same_cam = [p for p in c.plates if p.camera_id == last.camera_id]
+    if not same_cam:
+        return False
+    b, a = min(same_cam, key=lambda p: p.timestamp).detection.box, last.box
+    area_a = max(a.x2 - a.x1, 1.0) * max(a.y2 - a.y1, 1.0)
+    area_b = max(b.x2 - b.x1, 1.0) * max(b.y2 - b.y1, 1.0)
+    side = max(a.x2 - a.x1, a.y2 - a.y1, b.x2 - b.x1, b.y2 - b.y1, 1.0)
+    dx = (a.x1 + a.x2 - b.x1 - b.x2) / 2.0
+    dy = (a.y1 + a.y2 - b.y1 - b.y2) / 2.0
+    return area_b >= 0.5 * area_a and (dx * dx + dy * dy) ** 0.5 <= 2.0 * side

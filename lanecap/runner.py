@@ -29,6 +29,7 @@ class RunStats:
     stored: int = 0
     replays: int = 0
     previews: int = 0
+    repeats: int = 0  # crossings dropped as the lane's previous vehicle seen again
     health: list[SourceHealth] = field(default_factory=list)
 
 
@@ -152,6 +153,7 @@ def run_lane(
     finally:
         stop.set()
         stats.health = [s.health() for s in sources]
+        stats.repeats = pipeline.repeats_dropped
         for s in sources:
             s.close()
     return stats

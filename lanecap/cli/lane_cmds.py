@@ -165,6 +165,7 @@ def _report(run: NodeRun) -> None:
     click.echo(
         f"frames analysed: {stats.frames}; crossings: {stats.crossings} "
         f"({stats.stored} stored, {stats.replays} already stored)"
+        + (f"; {stats.repeats} dropped as the previous vehicle seen again" if stats.repeats else "")
     )
     if run.outages or run.spooled or run.left_in_spool:
         click.echo(

@@ -69,7 +69,7 @@ def _area(box: BoxTuple) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
-def _centre_distance(a: BoxTuple, b: BoxTuple) -> float:
+def centre_distance(a: BoxTuple, b: BoxTuple) -> float:
     """Distance between centres over the larger side of the larger box."""
     dx = (a[0] + a[2] - b[0] - b[2]) / 2.0
     dy = (a[1] + a[3] - b[1] - b[3]) / 2.0
@@ -195,7 +195,7 @@ class IouTracker(Generic[T]):
                     near = [r for r in refs[track.id] if self._similar_size(r, box)]
                     if di in assigned or not near:
                         continue
-                    distance = min(_centre_distance(r, box) for r in near)
+                    distance = min(centre_distance(r, box) for r in near)
                     if distance <= self.max_centre_distance:
                         pairs.append((distance, track.id, di))
             for _, track_id, di in sorted(pairs):

@@ -96,18 +96,15 @@ class StoreAndForward:
 
     def _down(self, err: Exception) -> None:
         with self._connecting:
-            self._teardown(err)
-
-    def _teardown(self, err: Exception) -> None:
-        if self.archive is not None:
-            self.outages += 1
-            log.error("storage unreachable, spooling locally: %s", err)
-            try:
-                self.archive.close()
-            except Exception:  # the pool may already be broken
-                log.debug("closing the broken archive failed", exc_info=True)
-        self.archive = None
-        self._next_try = time.monotonic() + self.retry_s
+            if self.archive is not None:
+                self.outages += 1
+                log.error("storage unreachable, spooling locally: %s", err)
+                try:
+                    self.archive.close()
+                except Exception:  # the pool may already be broken
+                    log.debug("closing the broken archive failed", exc_info=True)
+            self.archive = None
+            self._next_try = time.monotonic() + self.retry_s
 
     def drain(self) -> int:
         """Replay what is spooled, in order, while storage answers."""

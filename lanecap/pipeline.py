@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from capture.fusion import CrossingGrouper, VehicleGroup
 from capture.motion import MotionDetector, vehicle_tracker
 from capture.rejects import RejectedBoxes
-from capture.tracker import BoxTuple, IouTracker, Track
+from capture.tracker import BoxTuple, IouTracker, Track, centre_distance
 from capture.types import CameraRole, Frame
 from lanecap.config import LaneConfig
 from lanecap.errors import PipelineError
@@ -375,10 +375,9 @@ class LanePipeline:
                 self.repeats_dropped += 1
                 log.info("lane %s: a plate seen again %.1f s after its crossing: same vehicle",
                          self.lane.id, c.started_at - last.ended_at)  # fmt: skip
-                self._last_plate = _tail(c) or last
-                continue
+            else:
+                out.append(c)
             self._last_plate = _tail(c) or last
-            out.append(c)
         return out
 
     def _crossing(self, group: VehicleGroup[Sighting]) -> Crossing:
@@ -489,10 +488,6 @@ def _continues(last: Tail, c: Crossing, window: float) -> bool:
     same_cam = [p for p in c.plates if p.camera_id == last.camera_id]
     if not same_cam:
         return False
-    b, a = min(same_cam, key=lambda p: p.timestamp).detection.box, last.box
-    area_a = max(a.x2 - a.x1, 1.0) * max(a.y2 - a.y1, 1.0)
-    area_b = max(b.x2 - b.x1, 1.0) * max(b.y2 - b.y1, 1.0)
-    side = max(a.x2 - a.x1, a.y2 - a.y1, b.x2 - b.x1, b.y2 - b.y1, 1.0)
-    dx = (a.x1 + a.x2 - b.x1 - b.x2) / 2.0
-    dy = (a.y1 + a.y2 - b.y1 - b.y2) / 2.0
-    return area_b >= 0.5 * area_a and (dx * dx + dy * dy) ** 0.5 <= 2.0 * side
+    a, b = last.box, min(same_cam, key=lambda p: p.timestamp).detection.box
+    apart = centre_distance((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2))
+    return b.area >= 0.5 * a.area and apart <= 2.0  # within two box sizes, about as large

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.ocr.onnx_export import SHA_KEY, sha256
+from recognition.ort_session import cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,7 @@ class OnnxNetwork:
     """`net(lines)` -> logits (N, T, classes) for network input lines (N, 1, H, W)."""
 
     def __init__(self, path: Path, *, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # idle threads spinning after a run starve the lane's other models (see detector.py)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._session: Any = cpu_session(path, threads=threads)
         self._input: str = self._session.get_inputs()[0].name
         meta = self._session.get_modelmeta().custom_metadata_map
         self.source_sha256: str | None = meta.get(SHA_KEY)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from recognition.ort_session import cpu_session
 from recognition.plates.letterbox import PAD_VALUE, Letterbox, letterbox
 from recognition.plates.nms import nms, xywh_to_xyxy
 from recognition.types import Box, Image, PlateDetection
@@ -48,25 +49,10 @@ class YoloPlateDetector:
         also: Sequence[int] = (),
         providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> None:
-        import onnxruntime as ort
-
         self.model_path = model_path or MODEL_PATH
         if not self.model_path.is_file():
             raise FileNotFoundError(f"plate detector model not found: {self.model_path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # Idle ONNX Runtime threads spin for a while after each run and starve the plate
-        # reader (torch) that runs next on the same cores: 18 vs 10 ms a read measured.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        available = set(ort.get_available_providers())
-        chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
-        self._session: Any = ort.InferenceSession(
-            str(self.model_path), sess_options=opts, providers=chosen
-        )
+        self._session: Any = cpu_session(self.model_path, threads=threads, providers=providers)
         inp = self._session.get_inputs()[0]
         self._input_name: str = inp.name
         shape = inp.shape
@@ -80,7 +66,7 @@ class YoloPlateDetector:
         log.info(
             "plate detector %s (%s, imgsz %d, %d threads)",
             self.model_path.name,
-            chosen[0],
+            self._session.get_providers()[0],
             self.imgsz,
             threads,
         )

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.ocr.decode import greedy
+from recognition.ort_session import cpu_session
 from recognition.plates.confirm import sure
 from recognition.plates.grammar import REGIONS, Region, normalise
 from recognition.plates.reader import geomean, plate_read
@@ -74,20 +75,10 @@ class RapidPlateReader:
         regions: Sequence[Region] | None = REGIONS,
         min_confidence: float = 0.0,
     ) -> None:
-        import onnxruntime as ort
-
         path = model_path or rapidocr_models_dir() / REC_MODEL
         if not path.is_file():
             raise FileNotFoundError(f"PP-OCR recogniser not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        # idle ORT threads spinning would starve a torch reader on the same cores
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._session: Any = cpu_session(path, threads=threads)
         self._input = self._session.get_inputs()[0].name
         meta = self._session.get_modelmeta().custom_metadata_map
         if "character" not in meta:

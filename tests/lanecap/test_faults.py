@@ -24,7 +24,7 @@ from lanecap.demo import DemoVehicle, render_demo
 from lanecap.forward import StoreAndForward
 from lanecap.keys import lane_keys
 from lanecap.pipeline import Crossing, PlateSighting
-from lanecap.services.runtime import embedded_pair, storage_endpoints
+from lanecap.services.runtime import Endpoints, embedded_pair, storage_endpoints
 from lanecap.spool import Spool, SpoolFull
 from recognition.plates.vote import Vote
 from recognition.types import Box, PlateDetection, PlateRead
@@ -76,6 +76,26 @@ def _count(archive: Archive, ids: list[uuid.UUID]) -> tuple[int, int]:
     return int(rows[0]), int(rows[1])
 
 
+def _node(
+    settings: Settings, ep: Endpoints, spool: Spool, *, background: bool = False
+) -> StoreAndForward:
+    """A lane node of LANE on the embedded pair, retrying every 0.1 s."""
+    keys = lane_keys(settings, embedded=True)
+
+    def connect() -> Archive:
+        a = Archive(settings, ep, keys=keys)
+        a.register_lane(LANE)
+        return a
+
+    return StoreAndForward(
+        sealer=CrossingSealer(keys, bucket_prefix="faults"),
+        spool=spool,
+        connect=connect,
+        retry_s=0.1,
+        background=background,
+    )
+
+
 @pytest.mark.parametrize("outage", ["seaweedfs", "postgres"])
 def test_storage_outage_mid_run_loses_nothing(
     own_settings: Settings, tmp_path: Path, outage: str
@@ -84,17 +104,7 @@ def test_storage_outage_mid_run_loses_nothing(
         keys = lane_keys(own_settings, embedded=True)
         pg, s3, _ = embedded_pair(own_settings)
 
-        def connect() -> Archive:
-            a = Archive(own_settings, ep, keys=keys)
-            a.register_lane(LANE)
-            return a
-
-        node = StoreAndForward(
-            sealer=CrossingSealer(keys, bucket_prefix="faults"),
-            spool=Spool(tmp_path / "spool"),
-            connect=connect,
-            retry_s=0.1,
-        )
+        node = _node(own_settings, ep, Spool(tmp_path / "spool"))
         base = 100 if outage == "seaweedfs" else 200
         produced = [_crossing(base + i) for i in range(6)]
         assert node.store(produced[0]) is True
@@ -132,18 +142,7 @@ def test_a_frozen_store_never_stalls_a_background_node(
     with storage_endpoints(own_settings, keep_running=True) as ep:
         keys = lane_keys(own_settings, embedded=True)
 
-        def connect() -> Archive:
-            a = Archive(own_settings, ep, keys=keys)
-            a.register_lane(LANE)
-            return a
-
-        node = StoreAndForward(
-            sealer=CrossingSealer(keys, bucket_prefix="faults"),
-            spool=Spool(tmp_path / "spool"),
-            connect=connect,
-            retry_s=0.1,
-            background=True,
-        )
+        node = _node(own_settings, ep, Spool(tmp_path / "spool"), background=True)
         produced = [_crossing(400 + i) for i in range(8)]
         assert node.store(produced[0]) is True
         group = int((own_settings.data_dir.resolve() / "seaweedfs.pid").read_text().strip())
@@ -179,18 +178,7 @@ def test_a_spooled_file_storage_refuses_is_set_aside_and_the_rest_goes_on(
         spool = Spool(tmp_path / "spool")
         (spool.directory / f"{1:012d}-{uuid.uuid4()}.lcs").write_bytes(b'{"v": 1, "record"')
 
-        def connect() -> Archive:
-            a = Archive(own_settings, ep, keys=keys)
-            a.register_lane(LANE)
-            return a
-
-        node = StoreAndForward(
-            sealer=CrossingSealer(keys, bucket_prefix="faults"),
-            spool=spool,
-            connect=connect,
-            retry_s=0.1,
-            background=True,
-        )
+        node = _node(own_settings, ep, spool, background=True)
         good = [_crossing(500 + i) for i in range(3)]
         for c in good:
             node.store(c)

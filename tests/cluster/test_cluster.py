@@ -212,8 +212,12 @@ def test_volume_server_killed_mid_writes_loses_nothing(
         before = len(acked)
         cluster.kill("volume2")
         killed_at = time.monotonic()
-        time.sleep(1.0)
-        dead_copies = _copies(cluster, bucket)  # volumes that lost their copy on volume2
+        # volumes that lost their copy on volume2, once the master has noticed (about 1 s
+        # idle; longer on a loaded machine)
+        dead_copies = _copies(cluster, bucket)
+        while 1 not in dead_copies and time.monotonic() - killed_at < 15:
+            time.sleep(0.25)
+            dead_copies = _copies(cluster, bucket)
         while (len(acked) < before + 40 or time.monotonic() - killed_at < 3) and t.is_alive():
             time.sleep(0.02)
         after_kill = len(acked) - before

@@ -69,9 +69,13 @@ bench-peers: install
 
 # Monthly partitions against the unpartitioned schema: plate search, store path, retention
 # (bench/bench_partitions.py; about 10 minutes at 10^6 crossings on 2 cores).
-.PHONY: bench-partitions
+.PHONY: bench-partitions bench-partitions-10m
 bench-partitions: install
-	nice -n 10 $(BIN)/python -m bench.bench_partitions --n 1000000
+	nice -n 10 $(BIN)/python -m bench.bench_partitions --n 1000000 --json var/bench-partitions-1e6.json
+
+# 10^7 crossings a schema: about 25 GB under var/ and an hour or more on 2 cores
+bench-partitions-10m: install
+	nice -n 10 $(BIN)/python -m bench.bench_partitions --n 10000000 --json var/bench-partitions-1e7.json
 
 # Long fuzz run (>= 10^4 cases: schemathesis over the OpenAPI schema as every role, hypothesis
 # on configs, CSV and uploads); the default run keeps a few hundred of them.

@@ -19,7 +19,8 @@ Order per batch, in one transaction: the objects' S3 keys go into purge_queue, t
 data keys are destroyed (crypto-shredding: from this commit on, every copy of those
 objects is unreadable), then the rows. After the commit the queued S3 objects (every
 version) are deleted; what fails stays queued and is retried by the next run. Held
-crossings are skipped here and refused by triggers.
+crossings are skipped here and refused by triggers. Batches go in (started_at, id) order,
+each after the last; a row locked by another transaction is left to the next run.
 """
 
 from __future__ import annotations
@@ -196,24 +197,39 @@ def run_retention(
     )
     dropped = [cid for m in months for cid in m.crossings]
     keys = sum(m.keys_destroyed for m in months)
-    for select, purge, out in (
-        (_EXPIRED, _purge_crossings, purged),
-        (_FACES_EXPIRED, _purge_faces, faces_of),
+    bounds = {"plates": max(params["plates"], params["alerts"]), "faces": params["faces"]}
+    for select, bound, purge, out in (
+        (_EXPIRED, "plates", _purge_crossings, purged),
+        (_FACES_EXPIRED, "faces", _purge_faces, faces_of),
     ):
+        # keyset order: each batch starts after the last one, so a run costs the same per row
+        # however much it purges (a list of done ids sent back each batch grew quadratically)
+        after: tuple[datetime, uuid.UUID] | None = None
         while True:
+            since = "" if after is None else " AND (c.started_at, c.id) > (%(at)s, %(id)s)"
             with pool.connection() as conn, conn.transaction():
                 rows = conn.execute(
-                    f"SELECT c.id FROM crossings c WHERE {select} AND NOT {_HELD}"
-                    " AND NOT c.id = ANY(%(done)s)"
-                    " ORDER BY c.started_at LIMIT %(batch)s FOR UPDATE OF c SKIP LOCKED",
-                    {**params, "batch": batch, "done": purged + faces_of},
+                    f"SELECT c.id, c.started_at FROM crossings c WHERE {select} AND NOT {_HELD}"
+                    f" AND c.started_at < %(bound)s{since}"
+                    " ORDER BY c.started_at, c.id LIMIT %(batch)s FOR UPDATE OF c SKIP LOCKED",
+                    {
+                        **params,
+                        "bound": bounds[bound],
+                        "batch": batch,
+                        "at": after[0] if after else None,
+                        "id": after[1] if after else None,
+                    },
                 ).fetchall()
                 ids = [r[0] for r in rows]
                 if not ids:
                     break
                 if not dry_run:
                     keys += purge(conn, ids)
+            after = (rows[-1][1], rows[-1][0])
             out.extend(ids)
+    if dry_run:  # nothing was deleted, so the faces pass saw the expired crossings again
+        gone = set(purged)
+        faces_of = [c for c in faces_of if c not in gone]
     deleted, pending = (0, 0) if dry_run else drain_purge_queue(pool, objects)
     report = PurgeReport(
         crossings=(*dropped, *purged),

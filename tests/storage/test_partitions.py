@@ -322,6 +322,38 @@ def test_retention_drops_expired_months_and_keeps_held_crossings_and_hits(db: Db
     assert late.id in run_retention(db.pool, store, POLICY, now=NOW).crossings  # type: ignore[arg-type]
 
 
+def test_row_by_row_retention_goes_batch_after_batch_and_reports_each_crossing_once(
+    db: Db,
+) -> None:
+    # November 2026 is not wholly expired at NOW: these are purged row by row, two a batch
+    tie = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+    expired = [_record("p-other", tie) for _ in range(3)] + [
+        _record("p-other", datetime(2026, 11, d, tzinfo=UTC)) for d in (1, 2, 4, 5, 6)
+    ]
+    held = _record("p-other", datetime(2026, 11, 2, 12, tzinfo=UTC))
+    faces_only = [_record("p-other", datetime(2026, 11, d, tzinfo=UTC)) for d in (10, 15, 20)]
+    for rec in (*expired, held, *faces_only):
+        assert repo.save_crossing(db.pool, rec)
+    holds.place_hold(
+        db.pool, None, case_number="BATCH-1", crossing_ids=[held.id], reason="r", created_by="t"
+    )
+    mine = {r.id for r in (*expired, held, *faces_only)}
+    store = RecordingStore()
+    dry = run_retention(db.pool, store, POLICY, now=NOW, dry_run=True, batch=2)  # type: ignore[arg-type]
+    run = run_retention(db.pool, store, POLICY, now=NOW, batch=2)  # type: ignore[arg-type]
+    for report in (dry, run):
+        assert sorted(c for c in report.crossings if c in mine) == sorted(r.id for r in expired)
+        assert sorted(c for c in report.faces_of if c in mine) == sorted(r.id for r in faces_only)
+        assert len(set(report.crossings)) == len(report.crossings)  # each once
+    with db.pool.connection() as conn:
+        for rec in expired:
+            assert set(_counts(conn, rec.id).values()) == {0}
+        assert _counts(conn, held.id)["faces"] == 1  # held: nothing purged
+        for rec in faces_only:
+            counts = _counts(conn, rec.id)
+            assert (counts["crossings"], counts["faces"], counts["plate_reads"]) == (1, 0, 1)
+
+
 def test_a_month_with_rows_in_the_default_partition_is_left_there(db: Db) -> None:
     far = partitions.month_start(NOW + timedelta(days=31 * 14))
     rec = _record("p-lane", far + timedelta(days=3))

@@ -42,6 +42,7 @@ from recognition.faces.driver import (
     faces_in_region,
     select_driver,
 )
+from recognition.faces.lanesim import head_crop
 from recognition.types import Box, FaceEncoder, Image
 
 log = logging.getLogger(__name__)
@@ -204,8 +205,8 @@ def _paste(
     v: Vehicle,
     jitter: float,
 ) -> Box:
-    hx0, hy0 = face.x1 - 0.6 * face.width, face.y1 - 0.7 * face.height
-    head = Box(hx0, hy0, face.x2 + 0.6 * face.width, face.y2 + 0.9 * face.height).crop(image)
+    head = head_crop(image, face)
+    hx0, hy0 = float(int(face.x1 - 0.6 * face.width)), float(int(face.y1 - 0.7 * face.height))
     s = face_px / (face.width * v.squash)
     tile = cv2.resize(head, None, fx=s * v.squash, fy=s, interpolation=cv2.INTER_AREA)
     th, tw = tile.shape[:2]

@@ -86,7 +86,7 @@ def simulate_capture(
         if not faces:
             continue
         face = max(faces, key=lambda f: f.box.area)
-        heads.append((_head(image, face.box), identity))
+        heads.append((head_crop(image, face.box), identity))
         reference.append(face if face.reject_reason is None else None)
     matcher = FaceMatcher()
     n = captured = correct = matched = false_match = match_probes = 0
@@ -129,15 +129,19 @@ def simulate_capture(
     }
 
 
-def _head(image: Image, box: Box) -> Image:
-    """Head and shoulders around a face box."""
-    b = Box(
-        box.x1 - 0.6 * box.width,
-        box.y1 - 0.7 * box.height,
-        box.x2 + 0.6 * box.width,
-        box.y2 + 0.9 * box.height,
-    )
-    return np.ascontiguousarray(b.crop(image))
+def head_crop(image: Image, box: Box) -> Image:
+    """Head and shoulders around a face box: 0.6 face widths each side, 0.7 face heights
+    above and 0.9 below. Where that runs past the portrait's edges the edge pixels are
+    repeated, so the face always sits at the same place in the crop (the true box of a
+    pasted face is computed from that place)."""
+    x1, y1 = int(box.x1 - 0.6 * box.width), int(box.y1 - 0.7 * box.height)
+    x2, y2 = round(box.x2 + 0.6 * box.width), round(box.y2 + 0.9 * box.height)
+    h, w = image.shape[:2]
+    inner = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
+    pads = (max(0, -y1), max(0, y2 - h), max(0, -x1), max(0, x2 - w))
+    if any(pads):
+        return np.ascontiguousarray(cv2.copyMakeBorder(inner, *pads, cv2.BORDER_REPLICATE))
+    return np.ascontiguousarray(inner)
 
 
 def _frames(
@@ -317,8 +321,8 @@ def _lane_frame(
     )
     canvas[: int(SET_H * rng.uniform(0.08, 0.2))] += float(rng.uniform(40, 120))
     # Head: pose (roll + yaw-like squash), scale, feathered paste on the driver's side.
-    head = _head(image, face)
-    hx0, hy0 = face.x1 - 0.6 * face.width, face.y1 - 0.7 * face.height
+    head = head_crop(image, face)
+    hx0, hy0 = float(int(face.x1 - 0.6 * face.width)), float(int(face.y1 - 0.7 * face.height))
     squash = float(rng.uniform(0.85, 1.0))
     s = face_px / (face.width * squash)
     roll = float(rng.uniform(-10.0, 10.0))

@@ -173,3 +173,28 @@ def test_eval_faces_cli_with_sface(img: Image, tmp_path: Path) -> None:
     assert d["detect_rate"] == 1.0 and d["rank1"] == 1.0
     bad = CliRunner().invoke(eval_faces, [str(m), "--encoder", "sface", "--detector", "dlib"])
     assert bad.exit_code != 0 and "yunet" in bad.output
+
+
+@pytest.mark.parametrize("corner", [(4.0, 6.0), (130.0, 120.0)])
+def test_a_face_at_the_portraits_edge_is_pasted_where_its_true_box_says(
+    corner: tuple[float, float],
+) -> None:
+    # a bright 60x70 "face" near an edge of a dark portrait: its head box runs past the edge
+    from recognition.faces.approach import Vehicle, _paste
+    from recognition.faces.lanesim import head_crop
+    from recognition.types import Box
+
+    x, y = corner
+    face = Box(x, y, x + 60.0, y + 70.0)
+    portrait = np.zeros((200, 200, 3), np.uint8)
+    portrait[int(y) : int(y) + 70, int(x) : int(x) + 60] = 255
+    head = head_crop(portrait, face)
+    assert head.shape[:2] == (int(2.6 * 70), int(2.2 * 60))
+    ys, xs = np.nonzero(head[:, :, 0] == 255)
+    assert (xs.min(), ys.min()) == (36, 49)  # 0.6 and 0.7 of the face's size, at any edge
+    v = Vehicle(20.0, 0.5, False, (1.0, 1.0, 1.0), 0.0, 1.0, 0.0, 0.0, False, 0.5, 0.5)
+    canvas = np.zeros((480, 640, 3), np.float32)
+    truth = _paste(canvas, portrait, face, 60.0, 320.0, 240.0, v, 0.0)
+    ys, xs = np.nonzero(canvas[:, :, 0] > 127)
+    found = Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    assert found.iou(truth) > 0.85, (found, truth)

@@ -288,6 +288,10 @@ def test_retention_drops_expired_months_and_keeps_held_crossings_and_hits(db: Db
                 assert counts["crossings"] == 1 and counts["plate_reads"] == 1, counts
                 assert (counts["objects"], counts["crossing_keys"], counts["faces"]) == (2, 2, 1)
         assert _counts(conn, matched.id)["matches"] == 1
+        registered = conn.execute(
+            "SELECT id FROM crossing_ids WHERE id = ANY(%s)", ([r.id for r in every],)
+        ).fetchall()
+        assert {r[0] for r in registered} == {r.id for r in every} - gone  # the id registry
         where = conn.execute(
             "SELECT id, tableoid::regclass::text FROM crossings WHERE id = ANY(%s)",
             ([held.id, alert.id, matched.id],),
@@ -538,7 +542,11 @@ def test_a_populated_database_migrates_with_every_row_and_the_fresh_schema(
         before = {t: _rows(conn, t) for t in _TABLES}
         span = conn.execute("SELECT min(started_at), max(started_at) FROM crossings").fetchone()
     assert before["crossings"] and before["legal_holds"] and before["plate_reviews"]
-    assert migrate(old_url) == ["012_partitions.sql", "013_partition_later_rows.sql"]
+    assert migrate(old_url) == [
+        "012_partitions.sql",
+        "013_partition_later_rows.sql",
+        "014_crossing_ids.sql",
+    ]
     migrate(fresh_url)
     with psycopg.connect(old_url) as conn:
         after = {t: _rows(conn, t) for t in _TABLES}
@@ -560,6 +568,12 @@ def test_a_populated_database_migrates_with_every_row_and_the_fresh_schema(
             t for t in partitions.PARTITIONED if partitions.month_partitions(conn, table=t)
         }
     assert after == before  # every row, every value
+    with psycopg.connect(old_url) as conn:
+        ids = conn.execute(
+            "SELECT (SELECT count(*) FROM crossing_ids),"
+            " (SELECT count(*) FROM crossings c JOIN crossing_ids i USING (id))"
+        ).fetchone()
+    assert ids == (len(before["crossings"]), len(before["crossings"]))
     assert misplaced == (0,) and in_default == (0,) and next_ids == (True,)
     assert month_tables == set(partitions.PARTITIONED)
     assert span is not None and months[0].lower == partitions.month_start(span[0])

@@ -21,8 +21,7 @@ Measured, on each schema:
                delete; the purge-queue drain, the same code on both, is left out): first with
                one day expiring (what a site's daily run does: row by row on both schemas),
                then with the oldest month expiring whole (dropped on the partitioned schema,
-               deleted row by row on the other; --skip-unpartitioned-month estimates that
-               from the one-day rate instead)
+               deleted row by row on the other)
 """
 
 from __future__ import annotations
@@ -313,13 +312,6 @@ def main() -> None:
     ap.add_argument("--stores", type=int, default=2000, help="save_crossing calls per schema")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--data-dir", type=Path, default=Path("var/bench-partitions"))
-    ap.add_argument(
-        "--skip-unpartitioned-month",
-        action="store_true",
-        help="do not delete the oldest month row by row on the unpartitioned schema (at 10^7"
-        " that alone takes most of an hour on 2 cores); its time is then estimated from the"
-        " one-day run's rate and printed as such",
-    )
     args = ap.parse_args()
     settings = settings_from_dict({"data_dir": str(args.data_dir.resolve())}, env={})
     now = datetime.now(UTC)
@@ -359,19 +351,8 @@ def main() -> None:
             for k, v in retention(app, cutoff=day_cut).items():
                 r[f"retention, one day: {k}"] = v
             print(f"{label}: one day expired ({r})", flush=True)
-            if partitioned or not args.skip_unpartitioned_month:
-                for k, v in retention(app, cutoff=month_cut).items():
-                    r[f"retention, oldest month: {k}"] = v
-            else:
-                with psycopg.connect(admin) as conn:
-                    row = conn.execute(
-                        "SELECT count(*) FROM crossings WHERE started_at < %s", (month_cut,)
-                    ).fetchone()
-                left = float(row[0]) if row else 0.0
-                day = r["retention, one day: crossings purged"]
-                rate = float(day) / float(r["retention, one day: database s"])  # type: ignore[arg-type]
-                r["retention, oldest month: crossings purged"] = left
-                r["retention, oldest month: database s (estimated)"] = left / rate
+            for k, v in retention(app, cutoff=month_cut).items():
+                r[f"retention, oldest month: {k}"] = v
             results[label] = r
     print(
         f"\n{args.n:,} crossings, {SPAN_DAYS} days; load average {os.getloadavg()[0]:.1f}"
@@ -379,8 +360,8 @@ def main() -> None:
     )
     un, pa = results["unpartitioned"], results["partitioned"]
     print(f"{'measure':<52} {'unpartitioned':>14} {'partitioned':>14} {'ratio p/u':>10}")
-    for k in dict.fromkeys([*un, *pa]):
-        a, b = un.get(k), pa.get(k)
+    for k in un:
+        a, b = un[k], pa[k]
         if isinstance(a, tuple) and isinstance(b, tuple):
             for j, tag in enumerate(("p50 ms", "p95 ms")):
                 ratio = b[j] / a[j] if a[j] else float("nan")
@@ -388,9 +369,6 @@ def main() -> None:
         elif isinstance(a, float) and isinstance(b, float):
             ratio = b / a if a else float("nan")
             print(f"{k:<52} {a:>14.2f} {b:>14.2f} {ratio:>10.2f}")
-        else:
-            show = [f"{v:>14.2f}" if isinstance(v, float) else f"{'-':>14}" for v in (a, b)]
-            print(f"{k:<52} {show[0]} {show[1]}")
     if args.json:
         args.json.write_text(json.dumps({"n": args.n, "results": results}, indent=2))
 

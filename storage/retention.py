@@ -197,10 +197,9 @@ def run_retention(
     )
     dropped = [cid for m in months for cid in m.crossings]
     keys = sum(m.keys_destroyed for m in months)
-    bounds = {"plates": max(params["plates"], params["alerts"]), "faces": params["faces"]}
     for select, bound, purge, out in (
-        (_EXPIRED, "plates", _purge_crossings, purged),
-        (_FACES_EXPIRED, "faces", _purge_faces, faces_of),
+        (_EXPIRED, max(params["plates"], params["alerts"]), _purge_crossings, purged),
+        (_FACES_EXPIRED, params["faces"], _purge_faces, faces_of),
     ):
         # keyset order: each batch starts after the last one, so a run costs the same per row
         # however much it purges (a list of done ids sent back each batch grew quadratically)
@@ -214,7 +213,7 @@ def run_retention(
                     " ORDER BY c.started_at, c.id LIMIT %(batch)s FOR UPDATE OF c SKIP LOCKED",
                     {
                         **params,
-                        "bound": bounds[bound],
+                        "bound": bound,
                         "batch": batch,
                         "at": after[0] if after else None,
                         "id": after[1] if after else None,

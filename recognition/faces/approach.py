@@ -42,7 +42,7 @@ from recognition.faces.driver import (
     faces_in_region,
     select_driver,
 )
-from recognition.faces.lanesim import head_crop
+from recognition.faces.lanesim import head_crop, head_origin
 from recognition.types import Box, FaceEncoder, Image
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def _paste(
     jitter: float,
 ) -> Box:
     head = head_crop(image, face)
-    hx0, hy0 = float(int(face.x1 - 0.6 * face.width)), float(int(face.y1 - 0.7 * face.height))
+    hx0, hy0 = head_origin(face)
     s = face_px / (face.width * v.squash)
     tile = cv2.resize(head, None, fx=s * v.squash, fy=s, interpolation=cv2.INTER_AREA)
     th, tw = tile.shape[:2]

@@ -129,12 +129,17 @@ def simulate_capture(
     }
 
 
+def head_origin(box: Box) -> tuple[int, int]:
+    """Where `head_crop` starts in the portrait (may be outside it)."""
+    return int(box.x1 - 0.6 * box.width), int(box.y1 - 0.7 * box.height)
+
+
 def head_crop(image: Image, box: Box) -> Image:
     """Head and shoulders around a face box: 0.6 face widths each side, 0.7 face heights
-    above and 0.9 below. Where that runs past the portrait's edges the edge pixels are
-    repeated, so the face always sits at the same place in the crop (the true box of a
-    pasted face is computed from that place)."""
-    x1, y1 = int(box.x1 - 0.6 * box.width), int(box.y1 - 0.7 * box.height)
+    above and 0.9 below, from `head_origin`. Where that runs past the portrait's edges the
+    edge pixels are repeated, so the face always sits at the same place in the crop (the
+    true box of a pasted face is computed from that place)."""
+    x1, y1 = head_origin(box)
     x2, y2 = round(box.x2 + 0.6 * box.width), round(box.y2 + 0.9 * box.height)
     h, w = image.shape[:2]
     inner = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
@@ -322,7 +327,7 @@ def _lane_frame(
     canvas[: int(SET_H * rng.uniform(0.08, 0.2))] += float(rng.uniform(40, 120))
     # Head: pose (roll + yaw-like squash), scale, feathered paste on the driver's side.
     head = head_crop(image, face)
-    hx0, hy0 = float(int(face.x1 - 0.6 * face.width)), float(int(face.y1 - 0.7 * face.height))
+    hx0, hy0 = head_origin(face)
     squash = float(rng.uniform(0.85, 1.0))
     s = face_px / (face.width * squash)
     roll = float(rng.uniform(-10.0, 10.0))

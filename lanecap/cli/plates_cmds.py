@@ -49,6 +49,12 @@ MAP_FLOOR_CONF = 0.01
     default=None,
     help="Site dataset (YOLO data yaml or folder with images/ labels/): fine-tune the shipped model.",
 )
+@click.option(
+    "--base",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint --finetune starts from (default: the shipped plate_yolo.pt).",
+)
 @click.option("--threads", type=int, default=2, show_default=True, help="Torch CPU threads.")
 @click.option("--batch", type=int, default=16, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
@@ -78,6 +84,7 @@ def train_detector(
     device: str,
     synthetic: int,
     finetune: Path | None,
+    base: Path | None,
     threads: int,
     batch: int,
     workers: int,
@@ -87,6 +94,10 @@ def train_detector(
     resume: bool,
 ) -> None:
     """Train the plate detector (or fine-tune it on a site's footage) and export ONNX."""
+    if base is not None and finetune is None:
+        raise click.UsageError(
+            "--base needs --finetune (it is the checkpoint fine-tuning starts from)"
+        )
     from recognition.plates.train import DATA_ROOT, TrainConfig, default_real_sources
     from recognition.plates.train import train_detector as run_training
 
@@ -95,7 +106,7 @@ def train_detector(
         sources = default_real_sources(data_root or DATA_ROOT)
     config = TrainConfig(
         out=out, epochs=epochs, imgsz=imgsz or (640 if finetune else 320), seed=seed, device=device,  # type: ignore[arg-type]
-        synthetic=synthetic, finetune=finetune, threads=threads, batch=batch, workers=workers,
+        synthetic=synthetic, finetune=finetune, base=base, threads=threads, batch=batch, workers=workers,
         real_repeat=real_repeat, resume=resume, **sources,
     )  # fmt: skip
     result = run_training(config)

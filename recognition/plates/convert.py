@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import sqlite3
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
@@ -225,6 +226,29 @@ def parse_coco(data: bytes, classes: tuple[str, ...] | None = None) -> dict[str,
     return out
 
 
+def parse_simanno(data: bytes) -> dict[str, list[Plate]]:
+    """File name -> plates of a simanno SQLite database (table `annotations`: one row per
+    image, `imgareas` a JSON list of boxes `x, y, width, height` in pixels). Deleted rows
+    are skipped; background rows are kept as images without plates."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.deserialize(data)
+        rows = con.execute(
+            "SELECT filename, imgareas, isbackground FROM annotations WHERE NOT isdeleted"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[Plate]] = {}
+    for name, areas, background in rows:
+        plates = out.setdefault(str(name), [])
+        for a in [] if background else json.loads(areas or "[]"):
+            x, y, w, h = (float(a[k]) for k in ("x", "y", "width", "height"))
+            box = _box(x, y, x + w, y + h)
+            if box is not None:
+                plates.append(Plate(text="", box=box))
+    return out
+
+
 def parse_crops_csv(text: str) -> list[tuple[str, str]]:
     """(image path, plate text) rows of a crops CSV (`image_path` or `file`, `plate_text`)."""
     rows: list[tuple[str, str]] = []
@@ -275,6 +299,15 @@ def convert(source: Source, tree: Tree) -> Iterator[RawItem]:
                 base = str(PurePosixPath(js).parent)
                 for name, plates in sorted(parse_coco(data, source.classes).items()):
                     yield RawItem(path=f"{base}/{name}", plates=tuple(plates))
+    elif fmt == "simanno":
+        for images, db in _pairs(source):
+            data = tree.read(db)
+            if data is None:
+                continue
+            present = {PurePosixPath(f).name: f for f in tree.files(images) if _is_image(f)}
+            for name, plates in sorted(parse_simanno(data).items()):
+                if name in present:
+                    yield RawItem(path=present[name], plates=tuple(plates))
     elif fmt == "csv":
         for csv_path in source.paths:
             data = tree.read(csv_path)

@@ -45,6 +45,7 @@ Precision rules (stated in every result's log line):
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -425,7 +426,10 @@ def evaluate_plates(
     items = load_manifest(manifest_path)
     results: list[ImageResult] = []
     warmed = 0
-    for item in tqdm(items, desc="eval plates", unit="image", disable=not progress):
+    # a log file (stderr not a terminal) gets a line every 30 s, not one per image
+    every = 0.1 if sys.stderr.isatty() else 30.0
+    bar = tqdm(items, desc="eval plates", unit="image", disable=not progress, mininterval=every)
+    for item in bar:
         raw = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
         if raw is None:
             log.warning("cannot read %s; skipped", item.path)

@@ -17,6 +17,8 @@ Label formats (`LabelFormat`):
 * `voc`: Pascal VOC xml per image under `labels`, image named by `<filename>`;
 * `yolo`: `images/` + `labels/` (`cls cx cy w h`, normalised; polygons boxed);
 * `coco`: one `_annotations.coco.json` per folder, `bbox` = x, y, w, h in pixels;
+* `simanno`: pairs `images_dir:database.db`, a simanno SQLite annotation database
+  (`annotations.imgareas`, boxes in pixels);
 * `csv`: plate crops with text, `image_path,plate_text` (path relative to the csv's
   parent folder);
 * `name_text`: plate crops whose file stem is the plate text;
@@ -29,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-LabelFormat = Literal["voc", "yolo", "coco", "csv", "name_text", "yolo_chars"]
+LabelFormat = Literal["voc", "yolo", "coco", "simanno", "csv", "name_text", "yolo_chars"]
 Group = Literal["us", "eu", "br", "mixed"]
 Use = Literal["train", "eval-only"]
 
@@ -140,6 +142,23 @@ SOURCES: tuple[Source, ...] = (
         ),
         classes=("0",),
         roboflow_keep_one=True,
+    ),
+    Source(
+        name="open-lpr",
+        repo="faisalthaheem/open-lpr-dataset-plate-detection",
+        commit="7251620bb3405a230eea1516a361dd7367818b88",
+        paths=("train:train.db", "val:val.db"),
+        label_format="simanno",
+        group="mixed",
+        licence="Apache-2.0 (LICENSE)",
+        use="train",
+        images_verified=2597,
+        note=(
+            "OpenLPR plate detection set: close-up photos of parked cars (mostly Pakistani "
+            "plates, 960x1280 phone photos and smaller), one box per plate, no text; "
+            "boxes in a simanno SQLite database per folder (2,611 files, 2,598 of them listed there, one not an image). Split here 80/10/10 like "
+            "the other train sources (the repository's own val folder is mixed in)."
+        ),
     ),
     Source(
         name="uc3m-lp-scenes",

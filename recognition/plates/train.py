@@ -51,6 +51,8 @@ class TrainConfig:
     device: Device = "auto"
     synthetic: int = 3000
     finetune: Path | None = None
+    base: Path | None = None
+    """Checkpoint fine-tuning starts from (default: the shipped `plate_yolo.pt`)."""
     threads: int = 2
     batch: int = 16
     workers: int = 2
@@ -147,10 +149,11 @@ def train_detector(config: TrainConfig) -> TrainResult:
         return _finish(config, out, run_dir, started, dataset_info, _resolve_device(config.device))
     if config.finetune is not None:
         data_yaml = finetune_data_yaml(config.finetune, out)
-        if not SHIPPED_PT.is_file():
-            raise FileNotFoundError(f"{SHIPPED_PT} missing: nothing to fine-tune from")
-        model = YOLO(str(SHIPPED_PT))
-        dataset_info = {"finetune_data": str(data_yaml)}
+        base = config.base or SHIPPED_PT
+        if not base.is_file():
+            raise FileNotFoundError(f"{base} missing: nothing to fine-tune from")
+        model = YOLO(str(base))
+        dataset_info = {"finetune_data": str(data_yaml), "base": str(base)}
     else:
         spec = DatasetSpec(
             synthetic_train=config.synthetic,

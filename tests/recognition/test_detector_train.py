@@ -29,3 +29,15 @@ def test_train_tiny_then_detect(tmp_path: Path) -> None:
         np.zeros((72, 128, 3), np.uint8)
     )
     assert isinstance(dets, list)
+
+
+def test_base_checkpoint_is_only_taken_with_finetune(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lanecap.cli.plates_cmds import train_detector
+
+    ckpt = tmp_path / "finder.pt"
+    ckpt.write_bytes(b"not used")
+    res = CliRunner().invoke(train_detector, ["--base", str(ckpt), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--base needs --finetune" in res.output
+    assert not (tmp_path / "o").exists()

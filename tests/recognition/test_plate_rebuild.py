@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from recognition.plates.convert import (
     image_size,
     parse_coco,
     parse_crops_csv,
+    parse_simanno,
     parse_voc,
     parse_yolo,
     photo_id,
@@ -296,6 +298,45 @@ def test_convert_dispatches_every_format() -> None:
     named = {"n/NY/ABC123.jpg": _jpeg(), "n/NY/2021_01_01.jpg": _jpeg()}
     items = list(convert(_src(label_format="name_text", paths=("n",), text_pattern=r"^[A-Z0-9]{2,8}$"), DictTree(named)))  # fmt: skip
     assert items == [RawItem(path="n/NY/ABC123.jpg", plates=(Plate(text="ABC123", box=None),))]
+
+
+def _simanno_db(rows: list[tuple[str, str, int, int]]) -> bytes:
+    con = sqlite3.connect(":memory:")
+    con.execute(
+        "CREATE TABLE annotations (filename TEXT, imheight INTEGER, imwidth INTEGER,"
+        " isdeleted INTEGER DEFAULT 0, isbackground INTEGER DEFAULT 0, imgareas TEXT)"
+    )
+    con.executemany(
+        "INSERT INTO annotations (filename, imgareas, isdeleted, isbackground) VALUES (?,?,?,?)",
+        rows,
+    )
+    con.commit()
+    data = bytes(con.serialize())
+    con.close()
+    return data
+
+
+def test_simanno_databases_give_pixel_boxes_and_skip_deleted_rows() -> None:
+    area = '[{"id":0,"x":10,"y":20.5,"width":30,"height":12,"lbltxt":"plate"}]'
+    db = _simanno_db([
+        ("a.jpg", area, 0, 0),
+        ("gone.jpg", area, 1, 0),
+        ("empty.jpg", "[]", 0, 1),
+        ("two.jpg", area[:-1] + ',{"x":1,"y":1,"width":0.2,"height":5}]', 0, 0),
+    ])  # fmt: skip
+    got = parse_simanno(db)
+    assert got == {
+        "a.jpg": [Plate(text="", box=Box(10, 20.5, 40, 32.5))],
+        "empty.jpg": [],
+        "two.jpg": [Plate(text="", box=Box(10, 20.5, 40, 32.5))],  # a box under 1 px is dropped
+    }
+    repo = {"s/train/a.jpg": _jpeg(), "s/train/empty.jpg": _jpeg(), "s/train.db": db}
+    src = _src(label_format="simanno", paths=("s/train:s/train.db",))
+    items = list(convert(src, DictTree(repo)))  # images the database lists but the repo lacks: none
+    assert [(i.path, len(i.plates)) for i in items] == [
+        ("s/train/a.jpg", 1),
+        ("s/train/empty.jpg", 0),
+    ]
 
 
 def test_sources_table_is_consistent() -> None:

@@ -230,6 +230,14 @@ SOURCES: tuple[Source, ...] = (
 # row without a box is read as a plate crop.
 # * `raysonlaroca/ufpr-alpr-dataset`: README and licence only (by request, non-commercial).
 # * `biancabuleu/car_plate_detection_yolov12`: labels only, images on Google Drive, CC BY-NC 4.0.
+# Checked in session 9:
+# * `samuelpdsv/Computer-Vision-MERCOSUL-ALPR` d8e268a `dataset/train`: about 450 Mercosur
+# photos, YOLO polygons for about 257, CC BY 4.0 per its Roboflow README; no mirror could be
+# fetched here, so not verified. The best lead for real Mercosur boxes.
+# * `simje71380/Polish-licence-plates-recognition`: 64 labelled web images stretched to 640x640,
+# no repository licence. Too few, provenance unclear.
+# * `daniellyqueiroz/IA-classificacao-placas-veiculos`: 294 loose Brazilian grey-plate crops
+# named by text, no licence: evaluation at most.
 
 
 def by_name(names: tuple[str, ...] | None = None) -> tuple[Source, ...]:

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from recognition.plates.convert import parse_yolo, yolo_lines
 from recognition.synth.arrays import f32, u8
 from recognition.synth.plates import PlateStyle, render_plate
 from recognition.types import Box
@@ -147,22 +148,8 @@ def transplant(
 
 
 def _read_yolo(path: Path, w: int, h: int) -> list[Box]:
-    boxes = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        parts = line.split()
-        if len(parts) == 5:
-            cx, cy, bw, bh = (float(v) for v in parts[1:])
-            boxes.append(Box((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w,
-                             (cy + bh / 2) * h))  # fmt: skip
-    return boxes
-
-
-def _yolo(boxes: Sequence[Box], w: int, h: int) -> str:
-    return "".join(
-        f"0 {(b.x1 + b.x2) / 2 / w:.6f} {(b.y1 + b.y2) / 2 / h:.6f} {b.width / w:.6f} "
-        f"{b.height / h:.6f}\n"
-        for b in boxes
-    )
+    text = path.read_text() if path.is_file() else ""
+    return [p.box for p in parse_yolo(text, w, h) if p.box is not None]
 
 
 def _share(shares: dict[str, float], name: str, default: float) -> float:
@@ -214,7 +201,7 @@ def swap_folder(
                 cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), sw.image,
                             [cv2.IMWRITE_JPEG_QUALITY, q])  # fmt: skip
                 (out / "labels" / split / f"{name}.txt").write_text(
-                    _yolo(sw.boxes, img.shape[1], img.shape[0])
+                    yolo_lines(sw.boxes, img.shape[1], img.shape[0])
                 )
                 key = f"{split}:swapped"
                 counts[key] = counts.get(key, 0) + 1

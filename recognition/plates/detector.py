@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "plate_yolo.onnx"
 FINDER_PATH = MODEL_PATH.with_name("plate_yolo_finder.onnx")
+CLOSEUP_FINDER_PATH = MODEL_PATH.with_name("plate_yolo_closeup.onnx")
 """The shipped model fine-tuned on real photos of every region: finds more plates, frames
 them differently; paired with MODEL_PATH's boxes (`recognition.plates.ensemble`)."""
 DEFAULT_CONF = 0.4

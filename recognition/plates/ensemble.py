@@ -19,7 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal, get_args
 
-from recognition.plates.detector import DEFAULT_IMGSZ, FINDER_PATH, YoloPlateDetector
+from recognition.plates.detector import (
+    CLOSEUP_FINDER_PATH,
+    DEFAULT_IMGSZ,
+    FINDER_PATH,
+    YoloPlateDetector,
+)
 from recognition.types import Image, PlateDetection, PlateDetector
 
 FRAMER_CONF = 0.01
@@ -54,6 +59,17 @@ class PairedPlateDetector:
         return reframe(found, framed, iou=self.iou)
 
 
+class FinderUnion:
+    """Two finders as one: the plates of both (`union`), highest score first."""
+
+    def __init__(self, first: PlateDetector, second: PlateDetector, *, iou: float = 0.5) -> None:
+        self.first, self.second, self.iou = first, second, iou
+
+    def detect(self, image: Image) -> list[PlateDetection]:
+        both = union(self.first.detect(image), self.second.detect(image), iou=self.iou)
+        return sorted(both, key=lambda d: -d.score)
+
+
 def paired_yolo(
     *,
     threads: int,
@@ -64,11 +80,18 @@ def paired_yolo(
     how: How = "finder",
 ) -> PairedPlateDetector:
     """The shipped pair (or other ONNX files): the finder down to `conf`, the framer down
-    to FRAMER_CONF (or `conf` if lower)."""
+    to FRAMER_CONF (or `conf` if lower). The shipped finder is the union of the general
+    finder and the close-up one (MODEL_CARD_plate_detector.md, session 9); a
+    `finder_path` given replaces both."""
     framer = YoloPlateDetector(
         framer_path, threads=threads, conf=min(conf, FRAMER_CONF), imgsz=imgsz
     )
-    finder = YoloPlateDetector(finder_path or FINDER_PATH, threads=threads, conf=conf, imgsz=imgsz)
+    finder: PlateDetector = YoloPlateDetector(
+        finder_path or FINDER_PATH, threads=threads, conf=conf, imgsz=imgsz
+    )
+    if finder_path is None:
+        closeup = YoloPlateDetector(CLOSEUP_FINDER_PATH, threads=threads, conf=conf, imgsz=imgsz)
+        finder = FinderUnion(finder, closeup)
     return PairedPlateDetector(framer, finder, how=how)
 
 

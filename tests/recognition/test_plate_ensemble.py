@@ -9,7 +9,7 @@ import pytest
 
 from lanecap import components
 from lanecap.config import Settings
-from recognition.plates.ensemble import PairedPlateDetector, reframe, union
+from recognition.plates.ensemble import FinderUnion, PairedPlateDetector, reframe, union
 from recognition.types import Box, Image, PlateDetection
 
 
@@ -27,6 +27,22 @@ def test_reframe_keeps_the_finders_plates_in_the_framers_boxes() -> None:
     # finder had two boxes on it; the plate only the finder found: its own box; the
     # plate only the framer found: dropped.
     assert out == [det(100, 100, 200, 140, 0.8), det(600, 50, 680, 80, 0.6)]
+
+
+def test_two_finders_give_the_plates_of_both_once_highest_score_first() -> None:
+    class Fixed:
+        def __init__(self, dets: list[PlateDetection]) -> None:
+            self.dets = dets
+
+        def detect(self, image: object) -> list[PlateDetection]:
+            return list(self.dets)
+
+    got = FinderUnion(Fixed(FRAMED), Fixed(FOUND)).detect(np.zeros((8, 8, 3), np.uint8))
+    assert got == [
+        det(400, 300, 480, 330, 0.9),
+        det(100, 100, 200, 140, 0.8),
+        det(600, 50, 680, 80, 0.6),
+    ]
 
 
 def test_union_keeps_the_framers_plates_and_adds_what_only_the_finder_found() -> None:
@@ -65,7 +81,9 @@ def test_lane_components_pair_the_shipped_models_by_default(tmp_path: Path) -> N
     assert settings.recognition.plate_detector == "paired"
     paired = components.plate_detector(settings)
     assert isinstance(paired, PairedPlateDetector)
-    assert paired.finder.model_path.name == "plate_yolo_finder.onnx"  # type: ignore[attr-defined]
+    assert isinstance(paired.finder, FinderUnion)
+    assert paired.finder.first.model_path.name == "plate_yolo_finder.onnx"  # type: ignore[attr-defined]
+    assert paired.finder.second.model_path.name == "plate_yolo_closeup.onnx"  # type: ignore[attr-defined]
     assert paired.framer.model_path.name == "plate_yolo.onnx"  # type: ignore[attr-defined]
     single = Settings.model_validate(
         {"data_dir": str(tmp_path), "recognition": {"plate_detector": "yolo"}}

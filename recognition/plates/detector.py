@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "plate_yolo.onnx"
 FINDER_PATH = MODEL_PATH.with_name("plate_yolo_finder.onnx")
-CLOSEUP_FINDER_PATH = MODEL_PATH.with_name("plate_yolo_closeup.onnx")
 """The shipped model fine-tuned on real photos of every region: finds more plates, frames
 them differently; paired with MODEL_PATH's boxes (`recognition.plates.ensemble`)."""
+CLOSEUP_FINDER_PATH = MODEL_PATH.with_name("plate_yolo_closeup.onnx")
+"""The finder fine-tuned on close-up photos and transplanted EU / Brazilian plates; the
+shipped pair joins its plates to FINDER_PATH's."""
 DEFAULT_CONF = 0.4
 DEFAULT_IOU = 0.5
 DEFAULT_IMGSZ = 640

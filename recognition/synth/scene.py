@@ -216,6 +216,42 @@ def _log_uniform(rng: Rng, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
+def paste(img: Bgr, src: Bgr, alpha: npt.NDArray[np.uint8],
+          quad: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:  # fmt: skip
+    """Warp `src` (with `alpha`) onto `img` in place so its corners land on `quad`
+    (TL, TR, BR, BL); returns the pasted alpha (0..1) over the whole image."""
+    h, w = img.shape[:2]
+    sh, sw = src.shape[:2]
+    src_q = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
+    m = cv2.getPerspectiveTransform(src_q, quad)
+    # draw only inside the quad's bounding rectangle (fast for small plates)
+    x1, y1 = np.floor(quad.min(0)).astype(int)
+    x2, y2 = np.ceil(quad.max(0)).astype(int)
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2 + 1, w), min(y2 + 1, h)
+    full = np.zeros((h, w), np.float32)
+    if x2 <= x1 or y2 <= y1:
+        return full
+    shift = np.array([[1, 0, -x1], [0, 1, -y1], [0, 0, 1]], np.float64) @ m
+    size = (x2 - x1, y2 - y1)
+    scale = math.sqrt(abs(float(np.linalg.det(m[:2, :2])))) if m[2, 2] else 1.0
+    if scale < 0.5:  # pre-shrink to avoid aliasing when shrinking a lot
+        k = max(1, int(1 / scale / 2))
+        src = u8(cv2.resize(src, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA))
+        alpha = u8(
+            cv2.resize(alpha, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
+        )
+        shrink = np.diag([sw / src.shape[1], sh / src.shape[0], 1.0])
+        shift = shift @ shrink
+    warped = cv2.warpPerspective(src, shift, size, flags=cv2.INTER_LINEAR)
+    a = cv2.warpPerspective(alpha, shift, size, flags=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    roi = img[y1:y2, x1:x2].astype(np.float32)
+    img[y1:y2, x1:x2] = (
+        roi * (1 - a[..., None]) + warped.astype(np.float32) * a[..., None]
+    ).astype(np.uint8)
+    full[y1:y2, x1:x2] = a
+    return full
+
+
 class SceneGenerator:
     """Draws synthetic scenes; deterministic for a given `numpy.random.Generator` state."""
 
@@ -242,44 +278,6 @@ class SceneGenerator:
                 rng, self.backgrounds[int(rng.integers(len(self.backgrounds)))], w, h
             )
         return _procedural_background(rng, w, h)
-
-    def _paste(self, img: Bgr, src: Bgr, alpha: npt.NDArray[np.uint8],
-               quad: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:  # fmt: skip
-        h, w = img.shape[:2]
-        sh, sw = src.shape[:2]
-        src_q = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
-        m = cv2.getPerspectiveTransform(src_q, quad)
-        # draw only inside the quad's bounding rectangle (fast for small plates)
-        x1, y1 = np.floor(quad.min(0)).astype(int)
-        x2, y2 = np.ceil(quad.max(0)).astype(int)
-        x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2 + 1, w), min(y2 + 1, h)
-        full = np.zeros((h, w), np.float32)
-        if x2 <= x1 or y2 <= y1:
-            return full
-        shift = np.array([[1, 0, -x1], [0, 1, -y1], [0, 0, 1]], np.float64) @ m
-        size = (x2 - x1, y2 - y1)
-        scale = math.sqrt(abs(float(np.linalg.det(m[:2, :2])))) if m[2, 2] else 1.0
-        if scale < 0.5:  # pre-shrink to avoid aliasing when shrinking a lot
-            k = max(1, int(1 / scale / 2))
-            src = u8(
-                cv2.resize(src, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
-            )
-            alpha = u8(
-                cv2.resize(alpha, (max(1, sw // k), max(1, sh // k)), interpolation=cv2.INTER_AREA)
-            )
-            shrink = np.diag([sw / src.shape[1], sh / src.shape[0], 1.0])
-            shift = shift @ shrink
-        warped = cv2.warpPerspective(src, shift, size, flags=cv2.INTER_LINEAR)
-        a = (
-            cv2.warpPerspective(alpha, shift, size, flags=cv2.INTER_LINEAR).astype(np.float32)
-            / 255.0
-        )
-        roi = img[y1:y2, x1:x2].astype(np.float32)
-        img[y1:y2, x1:x2] = (
-            roi * (1 - a[..., None]) + warped.astype(np.float32) * a[..., None]
-        ).astype(np.uint8)
-        full[y1:y2, x1:x2] = a
-        return full
 
     def generate(self, rng: Rng) -> Scene:
         cfg = self.config
@@ -311,7 +309,7 @@ class SceneGenerator:
                 _draw_vehicle(rng, img, cx, cy, pw, ph)
             ih, iw = pimg.shape[:2]
             quad = _destination_quad(rng, plate.corners, iw, ih, pw, cx, cy)
-            plate_mask = np.maximum(plate_mask, self._paste(img, pimg, plate.alpha, quad))
+            plate_mask = np.maximum(plate_mask, paste(img, pimg, plate.alpha, quad))
             src_q = np.array([[0, 0], [iw, 0], [iw, ih], [0, ih]], np.float32)
             m = cv2.getPerspectiveTransform(src_q, quad)
             pc = cv2.perspectiveTransform(plate.corners.reshape(1, 4, 2), m).reshape(4, 2)
@@ -344,7 +342,7 @@ class SceneGenerator:
                         [[x, y], [x + nw, y], [x + nw, y + nh], [x, y + nh]], np.float32
                     )
                     quad += rng.normal(0, nw * 0.03, (4, 2)).astype(np.float32)
-                    self._paste(img, nimg, nalpha, quad)
+                    paste(img, nimg, nalpha, quad)
                     break
         r = rng.random()
         mode: effects.Lighting = (

@@ -10,7 +10,8 @@ plate's size in the photo stay real; only the plate's look changes.
 
     python -m recognition.synth.transplant --data var/ft-tight --out var/ft-swap
 
-writes a YOLO folder (`images|labels/{train,val}`) holding the transplants of
+writes a YOLO folder (`images|labels/{train,val}`; `lanecap train detector --finetune`
+takes it as it is) holding the transplants of
 `--data`'s images (train and val apart, so the split holds) plus links to its
 originals.
 """
@@ -22,6 +23,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ import numpy.typing as npt
 from recognition.plates.convert import parse_yolo, yolo_lines
 from recognition.synth.arrays import f32, u8
 from recognition.synth.plates import PlateStyle, render_plate
+from recognition.synth.scene import paste
 from recognition.types import Box
 
 log = logging.getLogger(__name__)
@@ -92,32 +95,24 @@ def _swap_one(img: Bgr, box: Box, style: PlateStyle, rng: Rng) -> Box | None:
     quad = _paste_quad(rng, box, (x2 - x1) / max(y2 - y1, 1), img.shape)
     if quad is None:
         return None
-    hgt, wid = img.shape[:2]
     mx, my = box.width * INPAINT_MARGIN, box.height * INPAINT_MARGIN
     old = img[int(box.y1) : math.ceil(box.y2), int(box.x1) : math.ceil(box.x2)]
     src = _match_light(src, old, rng)
-    mask = np.zeros((hgt, wid), np.uint8)
-    cv2.rectangle(mask, (int(box.x1 - mx), int(box.y1 - my)), (int(box.x2 + mx), int(box.y2 + my)),
-                  255, -1)  # fmt: skip
-    img[:] = cv2.inpaint(img, mask, 5, cv2.INPAINT_TELEA)
-    sh, sw = src.shape[:2]
-    m = cv2.getPerspectiveTransform(
-        np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32), quad
-    )
-    scale = math.sqrt(abs(float(np.linalg.det(m[:2, :2]))))
-    if scale < 0.5:  # shrink first, so the warp does not alias
-        k = 1.0 / scale / 1.5
-        small = (max(1, round(sw / k)), max(1, round(sh / k)))
-        src = u8(cv2.resize(src, small, interpolation=cv2.INTER_AREA))
-        alpha = u8(cv2.resize(alpha, small, interpolation=cv2.INTER_AREA))
-        m = m @ np.diag([sw / small[0], sh / small[1], 1.0])
-    warped = cv2.warpPerspective(src, m, (wid, hgt), flags=cv2.INTER_LINEAR)
-    a = f32(cv2.warpPerspective(alpha, m, (wid, hgt), flags=cv2.INTER_LINEAR)) / 255.0
-    sigma = rng.uniform(0.1, 0.7) * max(1.0, box.height / 40)
-    warped = u8(cv2.GaussianBlur(warped, (0, 0), sigma))
-    mixed = img.astype(np.float32) * (1 - a[..., None]) + warped.astype(np.float32) * a[..., None]
-    mixed += rng.normal(0, rng.uniform(1, 5), mixed.shape) * (a[..., None] > 0)
-    img[:] = u8(np.clip(mixed, 0, 255))
+    # paint over the old plate, working on the region around it only
+    hgt, wid = img.shape[:2]
+    rx1, ry1 = max(0, int(box.x1 - 2 * mx) - 8), max(0, int(box.y1 - 2 * my) - 8)
+    rx2, ry2 = min(wid, math.ceil(box.x2 + 2 * mx) + 8), min(hgt, math.ceil(box.y2 + 2 * my) + 8)
+    mask = np.zeros((ry2 - ry1, rx2 - rx1), np.uint8)
+    cv2.rectangle(mask, (int(box.x1 - mx) - rx1, int(box.y1 - my) - ry1),
+                  (int(box.x2 + mx) - rx1, int(box.y2 + my) - ry1), 255, -1)  # fmt: skip
+    img[ry1:ry2, rx1:rx2] = cv2.inpaint(img[ry1:ry2, rx1:rx2], mask, 5, cv2.INPAINT_TELEA)
+    # blur at the size the plate lands at: sigma there, divided by the shrink
+    landed = float(quad[:, 1].max() - quad[:, 1].min()) / max(src.shape[0], 1)
+    sigma = rng.uniform(0.1, 0.7) * max(1.0, box.height / 40) / max(landed, 1e-3)
+    src = u8(cv2.GaussianBlur(src, (0, 0), sigma))
+    a = paste(img, src, alpha, quad)
+    noise = rng.normal(0, rng.uniform(1, 5), img.shape) * (a[..., None] > 0)
+    img[:] = u8(np.clip(img.astype(np.float32) + noise, 0, 255))
     return Box(
         float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()),
         float(quad[:, 1].max()),
@@ -170,7 +165,7 @@ def swap_folder(
     number of transplants per image (a fraction is a chance); others get none. `keep`
     maps prefixes to the chance an original training image is linked (default all),
     to keep an epoch short; validation images are all linked."""
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
@@ -182,7 +177,7 @@ def swap_folder(
                              (out / "labels" / split / lab.name, lab)):  # fmt: skip
                     if s.is_file() and not d.exists():
                         os.symlink(s.resolve(), d)
-                counts[f"{split}:kept"] = counts.get(f"{split}:kept", 0) + 1
+                counts[f"{split}:kept"] += 1
             want = _share(copies, img_path.name, 0.0)
             n = int(want) + int(rng.random() < want - int(want))
             if not n:
@@ -203,9 +198,8 @@ def swap_folder(
                 (out / "labels" / split / f"{name}.txt").write_text(
                     yolo_lines(sw.boxes, img.shape[1], img.shape[0])
                 )
-                key = f"{split}:swapped"
-                counts[key] = counts.get(key, 0) + 1
-    return counts
+                counts[f"{split}:swapped"] += 1
+    return dict(counts)
 
 
 DEFAULT_COPIES = {
@@ -232,9 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.data / "images").is_dir():
         raise SystemExit(f"{a.data}: no images/ (run python -m recognition.plates.tighten first)")
     counts = swap_folder(a.data, a.out, DEFAULT_COPIES, keep=DEFAULT_KEEP, seed=a.seed)
-    (a.out / "data.yaml").write_text(
-        f"path: {a.out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: plate\n"
-    )
     (a.out / "transplant.json").write_text(
         json.dumps({"copies": DEFAULT_COPIES, "keep": DEFAULT_KEEP, **counts}) + "\n"
     )

@@ -1,7 +1,8 @@
 """Benchmark: our plate detectors vs OpenCV's Haar plate cascade vs platedet.
 
-Ours: the lane's default `paired` (the finder's plates in the shipped model's boxes,
-`recognition.plates.ensemble`), and each of its two models alone; ratios are to `paired`.
+Ours: the lane's default `paired` (the plates of two finders, a general one and a close-up
+one, in the shipped model's boxes, `recognition.plates.ensemble`), the pair with the general
+finder only (the default before session 9), and each model alone; ratios are to `paired`.
 
 Same images, one run, one process, same thread count. Reports recall and
 precision at IoU 0.5 (strict rule: every unmatched detection is a false
@@ -27,9 +28,10 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recognition.plates.detector import DEFAULT_CONF
-from recognition.plates.ensemble import paired_yolo
+from recognition.plates.detector import DEFAULT_CONF, FINDER_PATH
+from recognition.plates.ensemble import FinderUnion, paired_yolo
 from recognition.plates.evaluate import evaluate_plates
+from recognition.plates.teacher import PlatedetTeacher
 from recognition.types import Box, Image, PlateDetection
 
 DEFAULT_MANIFESTS = (
@@ -63,33 +65,6 @@ class HaarPlateDetector:
         ]
 
 
-class PlatedetDetector:
-    """platedet's YOLOv8s-seg ONNX model through its own pre/post-processing."""
-
-    def __init__(self, *, threads: int = 2, conf: float = 0.25) -> None:
-        import onnxruntime as ort
-        from platedet import Platedet  # type: ignore[import-untyped]
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.model = Platedet(sess_options=opts)
-        self.conf = conf
-
-    def detect(self, image: Image) -> list[PlateDetection]:
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        res = self.model.inference(
-            rgb, conf_threshold=self.conf, iou_threshold=0.5, return_types=["boxes"]
-        )
-        if "boxes" not in res:
-            return []
-        boxes, scores = res["boxes"]["boxes"], res["boxes"]["confidences"]
-        return [
-            PlateDetection(Box(float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s))
-            for b, s in zip(boxes, scores, strict=True)
-        ]
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else round(a / b, 3)
 
@@ -111,14 +86,20 @@ def main(argv: list[str] | None = None) -> int:
     # every detector returns detections down to a low score so mAP50 is meaningful;
     # precision/recall are counted at each detector's own operating threshold
     paired = paired_yolo(threads=a.threads, conf=0.01, framer_path=a.model)
+    one_finder = paired_yolo(
+        threads=a.threads, conf=0.01, framer_path=a.model, finder_path=FINDER_PATH
+    )
+    assert isinstance(paired.finder, FinderUnion)
     detectors: dict[str, tuple[Any, float]] = {
         "ours_paired": (paired, DEFAULT_CONF),  # the lane's default
+        "ours_one_finder": (one_finder, DEFAULT_CONF),  # the default before session 9
         "ours_yolo11n": (paired.framer, DEFAULT_CONF),
-        "ours_finder": (paired.finder, DEFAULT_CONF),
+        "ours_finder": (paired.finder.first, DEFAULT_CONF),
+        "ours_closeup": (paired.finder.second, DEFAULT_CONF),
         "opencv_haar": (HaarPlateDetector(threads=a.threads), 0.0),
     }
     try:
-        detectors["platedet"] = (PlatedetDetector(threads=a.threads, conf=0.01), 0.25)
+        detectors["platedet"] = (PlatedetTeacher(threads=a.threads, conf=0.01), 0.25)
     except Exception as err:
         print(f"platedet skipped: {type(err).__name__}: {err}")
     report: dict[str, Any] = {}
@@ -145,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         f"threads {a.threads}; IoU 0.5; strict precision (unlabelled visible plates count as false positives)"
     )
     print(
-        f"{'set':<20}{'detector':<15}{'recall':>8}{'prec':>8}{'mAP50':>8}{'ms p50':>8}{'ms p95':>8}  ratios vs ours (R, P, ms)"
+        f"{'set':<20}{'detector':<17}{'recall':>8}{'prec':>8}{'mAP50':>8}{'ms p50':>8}{'ms p95':>8}  ratios vs ours (R, P, ms)"
     )
     for name, per in report.items():
         for det_name, r in per.items():
@@ -159,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'-' if r[k] is None else r[k]:>8}"
                 for k in ("det_recall", "det_precision", "map50", "ms_p50", "ms_p95")
             )
-            print(f"{name:<20}{det_name:<15}{cells}{rtxt}")
+            print(f"{name:<20}{det_name:<17}{cells}{rtxt}")
     if a.json:
         a.json.write_text(json.dumps(report, indent=2))
     return 0

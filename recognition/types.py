@@ -39,12 +39,19 @@ class Box:
     def area(self) -> float:
         return self.width * self.height
 
-    def iou(self, other: Box) -> float:
+    def intersection(self, other: Box) -> float:
         ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
         iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
-        inter = ix * iy
+        return ix * iy
+
+    def iou(self, other: Box) -> float:
+        inter = self.intersection(other)
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
+
+    def share_inside(self, other: Box) -> float:
+        """The share of this box's area that lies inside `other`."""
+        return self.intersection(other) / self.area if self.area > 0 else 0.0
 
     def clip(self, width: int, height: int) -> Box:
         return Box(

@@ -17,7 +17,7 @@ import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 
 from recognition.plates.manifest import FRAME_BUCKET
@@ -152,6 +152,12 @@ def parse_voc(xml: bytes, classes: tuple[str, ...] | None = None) -> tuple[str, 
             text = clean_text(obj.findtext("text") or obj.findtext("plate") or "")
             plates.append(Plate(text=text, box=box))
     return filename, plates
+
+
+def read_yolo_boxes(path: Path, width: int, height: int) -> list[Box]:
+    """The boxes of a YOLO label file in pixels; none when the file does not exist."""
+    text = path.read_text() if path.is_file() else ""
+    return [p.box for p in parse_yolo(text, width, height) if p.box is not None]
 
 
 def parse_yolo(

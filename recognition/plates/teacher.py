@@ -20,15 +20,15 @@ import argparse
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from recognition.plates.convert import yolo_lines
-from recognition.plates.tighten import _inside, _link, _yolo_boxes
+from recognition.plates.convert import read_yolo_boxes, yolo_lines
+from recognition.plates.tighten import link_file
 from recognition.types import Box, Image, PlateDetection, PlateDetector
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Counts:
     missed_by_teacher: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 def new_plates(
@@ -60,7 +60,7 @@ def new_plates(
         b = det.box
         if det.score < min_score or b.width < 2 or b.height < 2:
             continue
-        if any(b.iou(lab) >= NEW_IOU or _inside(b, lab) > MAX_INSIDE for lab in labelled):
+        if any(b.iou(lab) >= NEW_IOU or b.share_inside(lab) > MAX_INSIDE for lab in labelled):
             continue
         if any(b.iou(o) >= NEW_IOU for o in out):
             continue
@@ -84,7 +84,7 @@ def add_teacher_boxes(
         image: Image = np.asarray(raw, dtype=np.uint8)
         h, w = image.shape[:2]
         c.images += 1
-        labelled = _yolo_boxes(label, w, h) if label.is_file() else []
+        labelled = read_yolo_boxes(label, w, h)
         c.unlabelled_images += not label.is_file()
         taught = teacher.detect(image)
         added = new_plates(labelled, taught, min_score=min_score)
@@ -93,7 +93,7 @@ def add_teacher_boxes(
         c.missed_by_teacher += sum(
             not any(t.box.iou(lab) >= HIT_IOU for t in taught) for lab in labelled
         )
-        _link(img, out / "images" / split / img.name)
+        link_file(img, out / "images" / split / img.name)
         dst = out / "labels" / split / (img.stem + ".txt")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(yolo_lines([*labelled, *added], w, h))

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recognition.plates.convert import yolo_lines
+from recognition.plates.convert import read_yolo_boxes, yolo_lines
 from recognition.plates.manifest import load_manifest, split_of
 from recognition.types import Box, Image, PlateDetector
 
@@ -49,12 +49,6 @@ PAD_VALUE = 114
 class Refit:
     box: Box
     refitted: bool
-
-
-def _inside(inner: Box, outer: Box) -> float:
-    ix = max(0.0, min(inner.x2, outer.x2) - max(inner.x1, outer.x1))
-    iy = max(0.0, min(inner.y2, outer.y2) - max(inner.y1, outer.y1))
-    return ix * iy / inner.area if inner.area > 0 else 0.0
 
 
 def refit(image: Image, box: Box, detector: PlateDetector) -> Refit:
@@ -88,27 +82,15 @@ def refit(image: Image, box: Box, detector: PlateDetector) -> Refit:
         ).clip(w, h)
         if det.score < MIN_SCORE or not MIN_AREA * box.area <= back.area <= MAX_AREA * box.area:
             continue
-        if _inside(back, box) < MIN_INSIDE and back.iou(box) < MIN_IOU:
+        if back.share_inside(box) < MIN_INSIDE and back.iou(box) < MIN_IOU:
             continue
         if best is None or det.score > best[0]:
             best = (det.score, back)
     return Refit(best[1], True) if best else Refit(box, False)
 
 
-def _yolo_boxes(label: Path, w: int, h: int) -> list[Box]:
-    boxes = []
-    for line in label.read_text().splitlines():
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        cx, cy, bw, bh = (float(v) for v in parts[1:5])
-        boxes.append(
-            Box((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
-        )
-    return boxes
-
-
-def _link(src: Path, dst: Path) -> None:
+def link_file(src: Path, dst: Path) -> None:
+    """Hard-link `src` to `dst` (a copy across file systems), replacing `dst`."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
         dst.unlink()
@@ -147,7 +129,7 @@ def tighten_folder(
         source = img.name.split("__", 1)[0]
         c = counts.setdefault(source, Counts())
         c.images += 1
-        _link(img, out / "images" / split / img.name)
+        link_file(img, out / "images" / split / img.name)
         dst = out / "labels" / split / label.name
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not label.is_file():
@@ -165,7 +147,7 @@ def tighten_folder(
         image: Image = np.asarray(raw, dtype=np.uint8)
         h, w = image.shape[:2]
         fitted = []
-        for box in _yolo_boxes(label, w, h):
+        for box in read_yolo_boxes(label, w, h):
             r = refit(image, box, detector)
             c.boxes += 1
             if r.refitted:
@@ -191,7 +173,7 @@ def add_dev_sets(manifests: Sequence[Path], out: Path) -> dict[str, dict[str, fl
             h, w = raw.shape[:2]
             split = split_of(item.rel)
             stem = f"dev-{name}__{item.rel.replace('/', '_')}"
-            _link(item.path, out / "images" / split / stem)
+            link_file(item.path, out / "images" / split / stem)
             lab = out / "labels" / split / (Path(stem).stem + ".txt")
             lab.parent.mkdir(parents=True, exist_ok=True)
             lab.write_text(yolo_lines(item.boxes, w, h))

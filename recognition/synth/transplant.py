@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from recognition.plates.convert import parse_yolo, yolo_lines
+from recognition.plates.convert import read_yolo_boxes, yolo_lines
 from recognition.synth.arrays import f32, u8
 from recognition.synth.plates import PlateStyle, render_plate
 from recognition.synth.scene import paste
@@ -142,11 +142,6 @@ def transplant(
     return Swapped(image=img, boxes=tuple(out), styles=tuple(used))
 
 
-def _read_yolo(path: Path, w: int, h: int) -> list[Box]:
-    text = path.read_text() if path.is_file() else ""
-    return [p.box for p in parse_yolo(text, w, h) if p.box is not None]
-
-
 def _share(shares: dict[str, float], name: str, default: float) -> float:
     return next((n for p, n in shares.items() if name.startswith(p)), default)
 
@@ -186,7 +181,7 @@ def swap_folder(
             if raw is None:
                 continue
             img = u8(raw)
-            boxes = _read_yolo(lab, img.shape[1], img.shape[0])
+            boxes = read_yolo_boxes(lab, img.shape[1], img.shape[0])
             for k in range(n):
                 sw = transplant(img, boxes, rng)
                 if not any(sw.styles):

@@ -8,9 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from recognition.plates.convert import yolo_lines
+from recognition.plates.convert import read_yolo_boxes, yolo_lines
 from recognition.plates.teacher import add_teacher_boxes, main, new_plates
-from recognition.plates.tighten import _yolo_boxes
 from recognition.types import Box, Image, PlateDetection
 
 W, H = 320, 240
@@ -88,7 +87,7 @@ def test_a_folder_gets_the_unlabelled_plates_and_keeps_every_labelled_box(tmp_pa
     labels = tmp_path / "out" / "labels" / "train"
 
     def boxes(name: str) -> list[Box]:
-        return _yolo_boxes(labels / f"{name}.txt", W, H)
+        return read_yolo_boxes(labels / f"{name}.txt", W, H)
 
     def near(x: Box, y: Box) -> bool:
         return x.iou(y) > 0.9
